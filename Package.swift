@@ -1,0 +1,171 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// Every Swift target is compiled with the strictest settings the toolchain offers:
+/// Swift 6 language mode (full strict concurrency) and `any` spelled out for existentials.
+let strictSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "Settle",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "settle-api", targets: ["OrderAPI"]),
+        .executable(name: "settle-relay", targets: ["OutboxRelay"]),
+        .executable(name: "settle-worker", targets: ["PaymentWorker"]),
+        .executable(name: "settle-dispatcher", targets: ["WebhookDispatcher"]),
+        .executable(name: "settle", targets: ["SettleCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+    ],
+    targets: [
+        // C libraries from Debian (librdkafka-dev, libhiredis-dev): module maps only.
+        .systemLibrary(
+            name: "Crdkafka",
+            path: "Shared/Crdkafka",
+            pkgConfig: "rdkafka",
+            providers: [.apt(["librdkafka-dev"])]
+        ),
+        .systemLibrary(
+            name: "Chiredis",
+            path: "Shared/Chiredis",
+            pkgConfig: "hiredis",
+            providers: [.apt(["libhiredis-dev"])]
+        ),
+
+        // Shared libraries.
+        .target(
+            name: "SettleDomain",
+            path: "Shared/SettleDomain",
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "SettleRuntime",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            path: "Shared/SettleRuntime",
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "SettleKafka",
+            dependencies: [
+                "Crdkafka",
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Shared/SettleKafka",
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "SettleRedis",
+            dependencies: [
+                "Chiredis",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Shared/SettleRedis",
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "SettleStorage",
+            dependencies: [
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Shared/SettleStorage",
+            resources: [.copy("Migrations")],
+            swiftSettings: strictSettings
+        ),
+
+        // Services.
+        .executableTarget(
+            name: "OrderAPI",
+            dependencies: ["SettleRuntime", "SettleStorage", "SettleRedis", "SettleKafka", "SettleDomain"],
+            path: "Services/OrderAPI",
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "OutboxRelay",
+            dependencies: ["SettleRuntime", "SettleStorage", "SettleKafka", "SettleDomain"],
+            path: "Services/OutboxRelay",
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "PaymentWorker",
+            dependencies: ["SettleRuntime", "SettleStorage", "SettleKafka", "SettleDomain"],
+            path: "Services/PaymentWorker",
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "WebhookDispatcher",
+            dependencies: ["SettleRuntime", "SettleStorage", "SettleKafka", "SettleDomain"],
+            path: "Services/WebhookDispatcher",
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "SettleCLI",
+            dependencies: [
+                "SettleRuntime", "SettleStorage", "SettleRedis", "SettleKafka", "SettleDomain",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            path: "Services/Settle",
+            swiftSettings: strictSettings
+        ),
+
+        // Tests run against a real PostgreSQL, Redis and the development broker (see README).
+        .target(
+            name: "SettleTestSupport",
+            dependencies: [
+                "SettleRuntime", "SettleKafka", "SettleRedis", "SettleStorage",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            path: "Tests/SettleTestSupport",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "SettleKafkaTests",
+            dependencies: ["SettleKafka", "SettleTestSupport", "SettleDomain"],
+            path: "Tests/SettleKafkaTests",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "SettleRedisTests",
+            dependencies: ["SettleRedis", "SettleTestSupport"],
+            path: "Tests/SettleRedisTests",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "SettleStorageTests",
+            dependencies: ["SettleStorage", "SettleTestSupport"],
+            path: "Tests/SettleStorageTests",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "SettleRuntimeTests",
+            dependencies: ["SettleRuntime", "SettleTestSupport"],
+            path: "Tests/SettleRuntimeTests",
+            swiftSettings: strictSettings
+        ),
+    ]
+)

@@ -1,0 +1,184 @@
+import Crdkafka
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// An idempotent Kafka producer whose `send` returns once the broker has acknowledged the record.
+///
+/// librdkafka's delivery reports are served by a dedicated poll thread, which resumes the
+/// continuation of each `send`. Run it as a `Service`: on graceful shutdown it flushes what
+/// is in flight, then releases the client.
+public final class KafkaProducer: Service, Sendable {
+    private let handle: RDKafkaHandle
+    private let context: KafkaClientContext
+    private let pollThread: KafkaPollThread
+    /// Guards every use of the handle against its destruction at shutdown.
+    private let state = Mutex<Lifecycle>(.open)
+    private let flushTimeoutMilliseconds: Int32
+
+    enum Lifecycle { case open, closed }
+
+    public init(configuration: KafkaConfiguration, logger: Logger, flushTimeout: Duration = .seconds(10)) throws {
+        let context = KafkaClientContext(logger: logger)
+        let conf = try RDKafkaConfig.make(configuration.producerProperties)
+        rd_kafka_conf_set_opaque(conf, context.opaque)
+        KafkaClientContext.installLogging(on: conf)
+        rd_kafka_conf_set_dr_msg_cb(conf) { _, message, opaque in
+            guard let message, let opaque else { return }
+            let id = UInt(bitPattern: message.pointee._private)
+            let result: Result<KafkaDeliveryReport, KafkaError>
+            if message.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR {
+                result = .success(KafkaDeliveryReport(
+                    topic: String(cString: rd_kafka_topic_name(message.pointee.rkt)),
+                    partition: message.pointee.partition,
+                    offset: message.pointee.offset
+                ))
+            } else {
+                result = .failure(KafkaError(message.pointee.err))
+            }
+            KafkaClientContext.from(opaque).complete(id, result)
+        }
+        let handle = RDKafkaHandle(try RDKafkaConfig.client(type: RD_KAFKA_PRODUCER, conf: conf))
+        self.handle = handle
+        self.context = context
+        self.flushTimeoutMilliseconds = Int32(flushTimeout.components.seconds * 1000)
+        // rd_kafka_poll waits on librdkafka's queue and returns as soon as a report arrives:
+        // the time-out only bounds how long a stop request can go unnoticed.
+        self.pollThread = KafkaPollThread(
+            name: "settle-kafka-producer-poll",
+            body: { _ = rd_kafka_poll(handle.pointer, 100) },
+            cleanup: {
+                // Anything still queued after the flush is purged; its reports fail the waiting sends.
+                _ = rd_kafka_purge(handle.pointer, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT))
+                _ = rd_kafka_poll(handle.pointer, 0)
+                handle.destroy()
+                context.failAll(.shutDown)
+            }
+        )
+    }
+
+    /// Publishes one record and returns once the broker acknowledged it (`acks=all`).
+    ///
+    /// A send cannot be withdrawn once it was handed to librdkafka: cancelling the calling
+    /// task does not cancel it.
+    /// - Throws: `KafkaError` when the record is refused or its delivery failed for good.
+    @discardableResult
+    public func send(_ message: KafkaProducerMessage) async throws -> KafkaDeliveryReport {
+        try await withCheckedThrowingContinuation { continuation in
+            let id = context.register(continuation)
+            if let error = enqueue(message, id: id) {
+                context.complete(id, .failure(error))
+            }
+        }
+    }
+
+    private func enqueue(_ message: KafkaProducerMessage, id: UInt) -> KafkaError? {
+        state.withLock { lifecycle -> KafkaError? in
+            guard lifecycle == .open else { return .shutDown }
+            return produce(message, id: id)
+        }
+    }
+
+    private func produce(_ message: KafkaProducerMessage, id: UInt) -> KafkaError? {
+        var headers: OpaquePointer?
+        if !message.headers.isEmpty {
+            headers = rd_kafka_headers_new(message.headers.count)
+            for header in message.headers {
+                if let value = header.value {
+                    value.withUnsafeBytes { bytes in
+                        _ = rd_kafka_header_add(headers, header.key, -1, bytes.baseAddress, bytes.count)
+                    }
+                } else {
+                    _ = rd_kafka_header_add(headers, header.key, -1, nil, 0)
+                }
+            }
+        }
+        let error: OpaquePointer? = message.topic.withCString { topic in
+            message.value.withUnsafeBytes { value in
+                withOptionalBytes(message.key) { key in
+                    var fields: [rd_kafka_vu_t] = []
+                    fields.reserveCapacity(7)
+                    var field = rd_kafka_vu_t()
+                    field.vtype = RD_KAFKA_VTYPE_TOPIC
+                    field.u.cstr = topic
+                    fields.append(field)
+                    field = rd_kafka_vu_t()
+                    field.vtype = RD_KAFKA_VTYPE_VALUE
+                    field.u.mem.ptr = UnsafeMutableRawPointer(mutating: value.baseAddress)
+                    field.u.mem.size = value.count
+                    fields.append(field)
+                    if let key {
+                        field = rd_kafka_vu_t()
+                        field.vtype = RD_KAFKA_VTYPE_KEY
+                        field.u.mem.ptr = UnsafeMutableRawPointer(mutating: key.baseAddress)
+                        field.u.mem.size = key.count
+                        fields.append(field)
+                    }
+                    if let partition = message.partition {
+                        field = rd_kafka_vu_t()
+                        field.vtype = RD_KAFKA_VTYPE_PARTITION
+                        field.u.i32 = partition
+                        fields.append(field)
+                    }
+                    field = rd_kafka_vu_t()
+                    field.vtype = RD_KAFKA_VTYPE_MSGFLAGS
+                    field.u.i = RD_KAFKA_MSG_F_COPY
+                    fields.append(field)
+                    field = rd_kafka_vu_t()
+                    field.vtype = RD_KAFKA_VTYPE_OPAQUE
+                    field.u.ptr = UnsafeMutableRawPointer(bitPattern: id)
+                    fields.append(field)
+                    if let headers {
+                        field = rd_kafka_vu_t()
+                        field.vtype = RD_KAFKA_VTYPE_HEADERS
+                        field.u.headers = headers
+                        fields.append(field)
+                    }
+                    return rd_kafka_produceva(handle.pointer, fields, fields.count)
+                }
+            }
+        }
+        guard let error else { return nil }
+        // On failure librdkafka did not take the headers.
+        if let headers { rd_kafka_headers_destroy(headers) }
+        return KafkaError(takingOwnershipOf: error)
+    }
+
+    /// Waits until every record handed to `send` so far is acknowledged or failed.
+    public func flush(timeout: Duration = .seconds(10)) async throws {
+        let handle = self.handle
+        let milliseconds = Int32(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+        let alive = state.withLock { $0 == .open }
+        guard alive else { throw KafkaError.shutDown }
+        let result = await runOnDedicatedThread(name: "settle-kafka-flush") {
+            rd_kafka_flush(handle.pointer, milliseconds)
+        }
+        if result != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(result) }
+    }
+
+    /// Flushes, then releases the client. Sends after this throw `KafkaError.shutDown`.
+    public func shutdown() async {
+        do {
+            try await flush(timeout: .seconds(Int64(flushTimeoutMilliseconds / 1000)))
+        } catch {
+            context.logger.warning("Kafka producer flush at shutdown did not complete: \(error)")
+        }
+        let wasOpen = state.withLock { lifecycle in
+            defer { lifecycle = .closed }
+            return lifecycle == .open
+        }
+        guard wasOpen else { return await pollThread.join() }
+        pollThread.stop()
+        await pollThread.join()
+    }
+
+    public func run() async throws {
+        try? await gracefulShutdown()
+        await shutdown()
+    }
+}
+
+private func withOptionalBytes<T>(_ bytes: [UInt8]?, _ body: (UnsafeRawBufferPointer?) -> T) -> T {
+    guard let bytes else { return body(nil) }
+    return bytes.withUnsafeBytes { body($0) }
+}

@@ -1,0 +1,20 @@
+import Logging
+
+/// Sets up swift-log for a Settle process: JSON lines on standard error.
+public enum SettleLogging {
+    /// Bootstraps logging once per process; `SETTLE_LOG_LEVEL` (trace … critical, default info).
+    public static func bootstrap(service: String, environment: EnvironmentReader = EnvironmentReader()) throws(ConfigurationError) -> Logger {
+        let text = environment.string("SETTLE_LOG_LEVEL", default: "info")
+        guard let level = Logger.Level(rawValue: text.lowercased()) else {
+            throw ConfigurationError(
+                variable: "SETTLE_LOG_LEVEL",
+                expected: "one of trace, debug, info, notice, warning, error, critical",
+                actual: text
+            )
+        }
+        LoggingSystem.bootstrap { label in
+            JSONLogHandler(label: label, service: service, level: level)
+        }
+        return Logger(label: service)
+    }
+}
