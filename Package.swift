@@ -53,6 +53,7 @@ let package = Package(
         .target(
             name: "SettleRuntime",
             dependencies: [
+                "SettleKafka", "SettleRedis", "SettleStorage",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

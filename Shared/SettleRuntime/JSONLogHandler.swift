@@ -53,7 +53,7 @@ public struct JSONLogHandler: LogHandler {
         Date().formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
     }
 
-    static func appendValue(_ value: Logger.MetadataValue, to line: inout String) {
+    public static func appendValue(_ value: Logger.MetadataValue, to line: inout String) {
         switch value {
         case .string(let text): appendString(text, to: &line)
         case .stringConvertible(let convertible): appendString(convertible.description, to: &line)
@@ -76,7 +76,7 @@ public struct JSONLogHandler: LogHandler {
         }
     }
 
-    static func appendString(_ text: String, to line: inout String) {
+    public static func appendString(_ text: String, to line: inout String) {
         line += "\""
         for scalar in text.unicodeScalars {
             switch scalar {

@@ -1,0 +1,110 @@
+import Foundation
+
+/// Starting, finding and stopping the local stack's processes, always by PID.
+enum LocalProcess {
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// Runs a command to completion; its output goes to `log`, or is captured and returned.
+    /// (posix_spawn and waitpid on a thread of its own: Foundation's `Process` can miss the
+    /// exit of a child whose own children outlive it, as `pg_ctl start` does.)
+    @discardableResult
+    static func run(_ executable: String, _ arguments: [String], log: URL? = nil, allowFailure: Bool = false) throws -> String {
+        let capture = log == nil ? FileManager.default.temporaryDirectory.appendingPathComponent("settle-\(UUID().uuidString).out") : nil
+        let output = capture ?? log!
+        let status = try spawn(executable, arguments, output: output, wait: true)
+        let captured = capture.flatMap { try? String(contentsOf: $0, encoding: .utf8) } ?? ""
+        if let capture { try? FileManager.default.removeItem(at: capture) }
+        if status != 0 && !allowFailure {
+            let detail = log.map { "see \($0.path)" } ?? captured.trimmingCharacters(in: .whitespacesAndNewlines)
+            throw Failure(description: "\(URL(fileURLWithPath: executable).lastPathComponent) \(arguments.joined(separator: " ")) failed: \(detail)")
+        }
+        return captured
+    }
+
+    /// Starts a long-running process in a session of its own, so it outlives `settle up`.
+    static func spawnDetached(_ executable: String, _ arguments: [String], log: URL) throws {
+        _ = try spawn("/usr/bin/setsid", [executable] + arguments, output: log, wait: false)
+    }
+
+    /// Spawns with stdin from /dev/null and stdout/stderr appended to `output`; returns the exit status when waiting.
+    private static func spawn(_ executable: String, _ arguments: [String], output: URL, wait: Bool) throws -> Int32 {
+        let fd = open(output.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw Failure(description: "cannot open \(output.path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, fd, 1)
+        posix_spawn_file_actions_adddup2(&actions, fd, 2)
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, executable, &actions, nil, argv, environ)
+        guard result == 0 else { throw Failure(description: "cannot start \(executable): \(String(cString: strerror(result)))") }
+        guard wait else { return 0 }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        // WIFEXITED / WEXITSTATUS, spelled out: Swift does not import the macros.
+        return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    }
+
+    static func appendHandle(_ url: URL) throws -> FileHandle {
+        if !FileManager.default.fileExists(atPath: url.path) {
+            _ = FileManager.default.createFile(atPath: url.path, contents: nil)
+        }
+        let handle = try FileHandle(forWritingTo: url)
+        handle.seekToEndOfFile()
+        return handle
+    }
+
+    static func isAlive(_ pid: Int32) -> Bool {
+        pid > 0 && kill(pid, 0) == 0
+    }
+
+    /// The PID in the first line of a PID file, if that process is alive and its command line mentions `expected`
+    /// (so a recycled PID is never signalled).
+    static func livePID(from file: URL, expecting expected: String) -> Int32? {
+        guard let text = try? String(contentsOf: file, encoding: .utf8),
+              let first = text.split(whereSeparator: \.isNewline).first,
+              let pid = Int32(first.trimmingCharacters(in: .whitespaces).split(separator: "=").last ?? ""),
+              isAlive(pid) else { return nil }
+        let cmdline = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))) ?? Data()
+        let command = String(decoding: cmdline.map { $0 == 0 ? 32 : $0 }, as: UTF8.self)
+        return command.contains(expected) ? pid : nil
+    }
+
+    /// Sends `signal`, waits for exit (on a deadline), then SIGKILL.
+    static func stop(_ pid: Int32, signal: Int32 = SIGTERM, grace: Duration = .seconds(15)) async -> Bool {
+        kill(pid, signal)
+        let deadline = ContinuousClock.now + grace
+        while ContinuousClock.now < deadline {
+            if !isAlive(pid) { return true }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        kill(pid, SIGKILL)
+        return false
+    }
+
+    /// Waits until `condition` holds or the deadline passes.
+    static func wait(for grace: Duration, _ condition: () async -> Bool) async -> Bool {
+        let deadline = ContinuousClock.now + grace
+        while ContinuousClock.now < deadline {
+            if await condition() { return true }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        return await condition()
+    }
+
+    static func which(_ name: String) -> String? {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        let directories: [String] = path.split(separator: ":").map(String.init) + ["/usr/sbin", "/sbin"]
+        for directory in directories {
+            let candidate = directory + "/" + name
+            if access(candidate, X_OK) == 0 { return candidate }
+        }
+        return nil
+    }
+}

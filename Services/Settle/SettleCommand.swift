@@ -1,0 +1,14 @@
+import ArgumentParser
+
+/// `settle`: the local stack, operations and the development-only roles.
+@main
+struct SettleCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "settle",
+        abstract: "Settle's command line: the local stack, migrations and the development broker.",
+        subcommands: [
+            UpCommand.self, DownCommand.self, StatusCommand.self, MigrateCommand.self,
+            BrokerCommand.self, ConsumeCommand.self,
+        ]
+    )
+}

@@ -1,0 +1,39 @@
+import Foundation
+import SettleDomain
+import SettleRuntime
+
+/// Where the local stack keeps its files (`.settle/` in the checkout) and which ports it uses.
+struct StackLayout {
+    let root: URL
+    let portBase: Int
+
+    init(environment: [String: String] = ProcessInfo.processInfo.environment) throws {
+        root = StackEnvironment.directory(environment: environment)
+        let reader = EnvironmentReader(environment)
+        portBase = try reader.integer("SETTLE_PORT_BASE", default: ServicePorts.defaultBase, in: 1024...65000)
+    }
+
+    var postgresData: URL { root.appendingPathComponent("postgres") }
+    var redisData: URL { root.appendingPathComponent("redis") }
+    var logs: URL { root.appendingPathComponent("logs") }
+    var run: URL { root.appendingPathComponent("run") }
+    var stackEnv: URL { root.appendingPathComponent("stack.env") }
+    var redisPIDFile: URL { run.appendingPathComponent("redis.pid") }
+    var brokerStateFile: URL { run.appendingPathComponent("broker.env") }
+
+    var postgresPort: Int { portBase + ServicePorts.postgres }
+    var redisPort: Int { portBase + ServicePorts.redis }
+    var brokerAdminPort: Int { portBase + ServicePorts.brokerAdmin }
+
+    var databaseURL: String { "postgres://settle@127.0.0.1:\(postgresPort)/settle" }
+    var redisURL: String { "redis://127.0.0.1:\(redisPort)" }
+    var brokerAdminURL: String { "http://127.0.0.1:\(brokerAdminPort)" }
+
+    func log(_ name: String) -> URL { logs.appendingPathComponent("\(name).log") }
+
+    func prepareDirectories() throws {
+        for directory in [root, logs, run, redisData] {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        }
+    }
+}

@@ -1,0 +1,60 @@
+import ArgumentParser
+import Foundation
+import Logging
+import PostgresNIO
+import SettleDomain
+import SettleKafka
+import SettleRedis
+import SettleRuntime
+import SettleStorage
+
+struct StatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Check every part of the local stack; exits 0 only when each one answers."
+    )
+
+    func run() async throws {
+        let environment = StackEnvironment.load()
+        guard environment["KAFKA_BROKERS"] != nil, environment["DATABASE_URL"] != nil else {
+            print("the local stack is not up (no \(StackEnvironment.directory().path)/stack.env); run `settle up`")
+            throw ExitCode(1)
+        }
+        let reader = EnvironmentReader(environment)
+        let logger = Logger(label: "settle-status") { _ in SwiftLogNoOpLogHandler() }
+        let settings = try ServiceSettings(environment: reader, portVariable: "SETTLE_API_PORT", defaultPort: ServicePorts.defaultBase + ServicePorts.api)
+        var healthy = true
+        func report(_ name: String, _ address: String, _ check: () async throws -> String) async {
+            do {
+                let detail = try await check()
+                print("ok    \(name.padding(toLength: 12, withPad: " ", startingAt: 0)) \(address)  \(detail)")
+            } catch {
+                healthy = false
+                print("FAIL  \(name.padding(toLength: 12, withPad: " ", startingAt: 0)) \(address)  \(error)")
+            }
+        }
+
+        let postgres = PostgresClient(configuration: try DatabaseConfiguration.make(url: settings.databaseURL, applicationName: "settle-status"), backgroundLogger: logger)
+        await withDiscardingTaskGroup { group in
+            group.addTask { await postgres.run() }
+            await report("PostgreSQL", DatabaseConfiguration.address(of: settings.databaseURL)) {
+                try await DatabaseProbe.check(postgres, timeout: .seconds(3), logger: logger)
+                return "answers"
+            }
+            group.cancelAll()
+        }
+        let redis = try RedisClient(url: settings.redisURL, logger: logger)
+        await report("Redis", redis.address) {
+            try await redis.ping()
+            return "PONG"
+        }
+        await redis.shutdown()
+        await report("Kafka", settings.kafkaBrokers) {
+            let topics = try await KafkaMetadata.topics(bootstrapServers: settings.kafkaBrokers, timeout: .seconds(5))
+            let missing = KafkaTopics.all.map(\.name).filter { topics[$0] == nil }
+            guard missing.isEmpty else { throw LocalProcess.Failure(description: "missing topics: \(missing.joined(separator: ", "))") }
+            return "\(topics.count) topics"
+        }
+        if !healthy { throw ExitCode(1) }
+    }
+}

@@ -1,0 +1,75 @@
+import ArgumentParser
+import Foundation
+import SettleDomain
+import SettleKafka
+import SettleRuntime
+
+struct UpCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "up",
+        abstract: "Start the local stack (PostgreSQL, Redis, the development broker) under .settle/; harmless to run twice."
+    )
+
+    func run() async throws {
+        let layout = try StackLayout()
+        try layout.prepareDirectories()
+        try DebianPackages.ensureInstalled()
+
+        let postgres = LocalPostgres(layout: layout)
+        try postgres.start()
+
+        if LocalProcess.livePID(from: layout.redisPIDFile, expecting: "redis-server") == nil {
+            guard let redisServer = LocalProcess.which("redis-server") else { throw ValidationError("redis-server is not installed") }
+            try LocalProcess.run(redisServer, [
+                "--port", "\(layout.redisPort)", "--bind", "127.0.0.1", "--daemonize", "yes",
+                "--pidfile", layout.redisPIDFile.path, "--dir", layout.redisData.path,
+                "--logfile", layout.log("redis").path, "--save", "", "--appendonly", "no",
+            ])
+        }
+
+        let broker = try await startBroker(layout)
+
+        let values = [
+            ("DATABASE_URL", layout.databaseURL),
+            ("REDIS_URL", layout.redisURL),
+            ("KAFKA_BROKERS", broker),
+            ("SETTLE_BROKER_ADMIN_URL", layout.brokerAdminURL),
+            ("SETTLE_PORT_BASE", "\(layout.portBase)"),
+        ]
+        let text = "# Written by `settle up`; every settle command and test reads it.\n"
+            + values.map { "\($0.0)=\($0.1)" }.joined(separator: "\n") + "\n"
+        try text.write(to: layout.stackEnv, atomically: true, encoding: .utf8)
+
+        // Migrations now, so the stack is ready for the services and the tests.
+        var environment = ProcessInfo.processInfo.environment
+        for (key, value) in values { environment[key] = value }
+        try await MigrateCommand.migrate(environment: environment)
+
+        print("""
+        Settle's local stack is up:
+          PostgreSQL   \(layout.databaseURL)
+          Redis        \(layout.redisURL)
+          Kafka        \(broker)   (development broker: librdkafka's in-memory mock cluster)
+          broker admin \(layout.brokerAdminURL)
+          settings     \(layout.stackEnv.path)
+          logs         \(layout.logs.path)/
+        """)
+    }
+
+    private func startBroker(_ layout: StackLayout) async throws -> String {
+        if let state = BrokerState.read(layout.brokerStateFile), LocalProcess.isAlive(state.pid) {
+            return state.bootstrapServers
+        }
+        try? FileManager.default.removeItem(at: layout.brokerStateFile)
+        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
+        let settle = FileManager.default.isExecutableFile(atPath: executable) ? executable : (LocalProcess.which("settle") ?? executable)
+        try LocalProcess.spawnDetached(settle, [
+            "broker", "--admin-port", "\(layout.brokerAdminPort)", "--state-file", layout.brokerStateFile.path,
+        ], log: layout.log("broker"))
+        let started = await LocalProcess.wait(for: .seconds(30)) { BrokerState.read(layout.brokerStateFile) != nil }
+        guard started, let state = BrokerState.read(layout.brokerStateFile) else {
+            throw ValidationError("the development broker did not start; see \(layout.log("broker").path)")
+        }
+        return state.bootstrapServers
+    }
+}

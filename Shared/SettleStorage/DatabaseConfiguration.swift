@@ -1,0 +1,46 @@
+import Foundation
+import PostgresNIO
+
+/// Turns a `postgres://user:password@host:port/database` URL into postgres-nio's configuration.
+public enum DatabaseConfiguration {
+    public static func make(url: URL, applicationName: String) throws -> PostgresClient.Configuration {
+        guard let host = url.host else { throw DatabaseURLError(url: url) }
+        var configuration = PostgresClient.Configuration(
+            host: host,
+            port: url.port ?? 5432,
+            username: url.user ?? "postgres",
+            password: url.password,
+            database: url.path.count > 1 ? String(url.path.dropFirst()) : nil,
+            tls: .disable
+        )
+        configuration.options.connectTimeout = .seconds(3)
+        configuration.options.additionalStartupParameters = [("application_name", applicationName)]
+        return configuration
+    }
+
+    /// A single-connection configuration for the same URL, for start-up probes that must
+    /// report why a connection failed (the pool retries quietly instead).
+    public static func connection(url: URL) throws -> PostgresConnection.Configuration {
+        guard let host = url.host else { throw DatabaseURLError(url: url) }
+        var configuration = PostgresConnection.Configuration(
+            host: host,
+            port: url.port ?? 5432,
+            username: url.user ?? "postgres",
+            password: url.password,
+            database: url.path.count > 1 ? String(url.path.dropFirst()) : nil,
+            tls: .disable
+        )
+        configuration.options.connectTimeout = .seconds(3)
+        return configuration
+    }
+
+    /// `host:port` for messages; never includes the password.
+    public static func address(of url: URL) -> String {
+        "\(url.host ?? "?"):\(url.port ?? 5432)\(url.path)"
+    }
+}
+
+public struct DatabaseURLError: Error, CustomStringConvertible {
+    public var url: URL
+    public var description: String { "DATABASE_URL must look like postgres://user@host:port/database" }
+}
