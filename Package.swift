@@ -140,6 +140,8 @@ let package = Package(
             dependencies: [
                 "SettleRuntime", "SettleKafka", "SettleRedis", "SettleStorage",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             path: "Tests/SettleTestSupport",
             swiftSettings: strictSettings
@@ -158,7 +160,10 @@ let package = Package(
         ),
         .testTarget(
             name: "SettleStorageTests",
-            dependencies: ["SettleStorage", "SettleTestSupport"],
+            dependencies: [
+                "SettleStorage", "SettleTestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
             path: "Tests/SettleStorageTests",
             swiftSettings: strictSettings
         ),

@@ -19,9 +19,6 @@ public struct KafkaConfiguration: Sendable {
         [
             "bootstrap.servers": bootstrapServers,
             "client.id": clientID,
-            // Keys map to partitions the way Java clients map them, so Settle and other
-            // producers agree on where an order's events live.
-            "partitioner": "murmur2_random",
             "socket.keepalive.enable": "true",
         ]
     }
@@ -30,6 +27,9 @@ public struct KafkaConfiguration: Sendable {
     /// when librdkafka retries, `acks=all`.
     var producerProperties: [String: String] {
         common.merging([
+            // Keys map to partitions the way Java clients map them, so Settle and other
+            // producers agree on where an order's events live.
+            "partitioner": "murmur2_random",
             "enable.idempotence": "true",
             "acks": "all",
             "linger.ms": "2",

@@ -5,8 +5,8 @@ import Foundation
 ///
 /// It understands `--` comments and single-quoted strings, which is all Settle's migrations
 /// use; dollar-quoted function bodies are not supported.
-enum SQLScript {
-    static func statements(_ sql: String) -> [String] {
+public enum SQLScript {
+    public static func statements(_ sql: String) -> [String] {
         var statements: [String] = []
         var current = ""
         var inString = false
