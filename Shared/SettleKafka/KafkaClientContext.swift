@@ -91,7 +91,12 @@ extension KafkaClientContext {
             }
             logger.info("Kafka partitions assigned", metadata: ["kafka.partitions": "\(partitions.count)"])
         case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
-            state.beginRevoke(partitions)
+            let paused = state.beginRevoke(partitions)
+            if !paused.isEmpty {
+                _ = RDKafkaTopicPartitionList.withList(paused.map { ($0, Int64(RD_KAFKA_OFFSET_INVALID)) }) {
+                    rd_kafka_resume_partitions(handle, $0)
+                }
+            }
             // Give handed-out messages a bounded chance to be committed, so the next owner does not
             // handle them again. This thread is ours: waiting here blocks no Swift task.
             let deadline = DispatchTime.now() + .nanoseconds(Int(drainTimeout.components.seconds) * 1_000_000_000)

@@ -67,6 +67,8 @@ public final class KafkaConsumer: Service, Sendable {
                 state.storage.withLock { $0.lifecycle = .closed }
                 rd_kafka_queue_destroy(commitQueue.pointer)
                 handle.destroy()
+                // librdkafka held an unretained pointer to the context until the handle was destroyed.
+                withExtendedLifetime(context) {}
                 state.failAllCommits(.shutDown)
                 state.finish()
             }

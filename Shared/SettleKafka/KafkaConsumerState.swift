@@ -112,14 +112,17 @@ final class KafkaConsumerState: Sendable {
 
     /// Stops delivering revoked partitions: buffered messages of theirs are dropped so that
     /// nobody handles them after the next owner may have started (swift-kafka-client #136).
-    func beginRevoke(_ partitions: [KafkaTopicPartition]) {
+    /// - Returns: the revoked partitions that were paused: librdkafka keeps a partition's pause
+    ///   across unassign and reassign, so the caller resumes them before letting go.
+    func beginRevoke(_ partitions: [KafkaTopicPartition]) -> [KafkaTopicPartition] {
         let revoked = Set(partitions)
-        storage.withLock { state in
+        let paused = storage.withLock { state in
             state.assigned.subtract(revoked)
             state.buffer.removeAll { revoked.contains($0.topicPartition) }
-            for partition in revoked { state.paused.removeValue(forKey: partition) }
+            return revoked.filter { state.paused.removeValue(forKey: $0) != nil }
         }
         spaceAvailable.signal()
+        return Array(paused)
     }
 
     /// Partitions whose delivered messages are not all committed yet.

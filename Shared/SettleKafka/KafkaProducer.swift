@@ -14,6 +14,8 @@ public final class KafkaProducer: Service, Sendable {
     private let pollThread: KafkaPollThread
     /// Guards every use of the handle against its destruction at shutdown.
     private let state = Mutex<Lifecycle>(.open)
+    /// Flushes run on the poll thread, the one thread that also destroys the handle.
+    private let flushes: FlushRequests
     private let flushTimeoutMilliseconds: Int32
 
     enum Lifecycle { case open, closed }
@@ -39,6 +41,8 @@ public final class KafkaProducer: Service, Sendable {
             KafkaClientContext.from(opaque).complete(id, result)
         }
         let handle = RDKafkaHandle(try RDKafkaConfig.client(type: RD_KAFKA_PRODUCER, conf: conf))
+        let flushes = FlushRequests()
+        self.flushes = flushes
         self.handle = handle
         self.context = context
         self.flushTimeoutMilliseconds = Int32(flushTimeout.components.seconds * 1000)
@@ -46,8 +50,15 @@ public final class KafkaProducer: Service, Sendable {
         // the time-out only bounds how long a stop request can go unnoticed.
         self.pollThread = KafkaPollThread(
             name: "settle-kafka-producer-poll",
-            body: { _ = rd_kafka_poll(handle.pointer, 100) },
+            body: {
+                if let request = flushes.next() {
+                    request.continuation.resume(returning: rd_kafka_flush(handle.pointer, request.milliseconds))
+                } else {
+                    _ = rd_kafka_poll(handle.pointer, 100)
+                }
+            },
             cleanup: {
+                flushes.failAll()
                 // Anything still queued after the flush is purged; its reports fail the waiting sends.
                 _ = rd_kafka_purge(handle.pointer, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT))
                 _ = rd_kafka_poll(handle.pointer, 0)
@@ -146,12 +157,14 @@ public final class KafkaProducer: Service, Sendable {
 
     /// Waits until every record handed to `send` so far is acknowledged or failed.
     public func flush(timeout: Duration = .seconds(10)) async throws {
-        let handle = self.handle
         let milliseconds = Int32(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
-        let alive = state.withLock { $0 == .open }
-        guard alive else { throw KafkaError.shutDown }
-        let result = await runOnDedicatedThread(name: "settle-kafka-flush") {
-            rd_kafka_flush(handle.pointer, milliseconds)
+        let result = await withCheckedContinuation { (continuation: CheckedContinuation<rd_kafka_resp_err_t, Never>) in
+            let accepted = state.withLock { lifecycle in
+                guard lifecycle == .open else { return false }
+                flushes.add(milliseconds: milliseconds, continuation)
+                return true
+            }
+            if !accepted { continuation.resume(returning: RD_KAFKA_RESP_ERR__DESTROY) }
         }
         if result != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(result) }
     }
@@ -181,4 +194,31 @@ public final class KafkaProducer: Service, Sendable {
 private func withOptionalBytes<T>(_ bytes: [UInt8]?, _ body: (UnsafeRawBufferPointer?) -> T) -> T {
     guard let bytes else { return body(nil) }
     return bytes.withUnsafeBytes { body($0) }
+}
+
+/// Flush requests waiting for the poll thread.
+private final class FlushRequests: Sendable {
+    struct Request {
+        var milliseconds: Int32
+        var continuation: CheckedContinuation<rd_kafka_resp_err_t, Never>
+    }
+
+    private let queue = Mutex<[Request]>([])
+
+    func add(milliseconds: Int32, _ continuation: CheckedContinuation<rd_kafka_resp_err_t, Never>) {
+        queue.withLock { $0.append(Request(milliseconds: milliseconds, continuation: continuation)) }
+    }
+
+    func next() -> Request? {
+        queue.withLock { $0.isEmpty ? nil : $0.removeFirst() }
+    }
+
+    /// At shutdown: requests made before the producer closed are answered, never left waiting.
+    func failAll() {
+        let all = queue.withLock { queue in
+            defer { queue = [] }
+            return queue
+        }
+        for request in all { request.continuation.resume(returning: RD_KAFKA_RESP_ERR__DESTROY) }
+    }
 }

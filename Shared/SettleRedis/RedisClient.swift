@@ -65,9 +65,13 @@ public final class RedisClient: Service, Sendable {
         let promise = channel.eventLoop.makePromise(of: RedisValue.self)
         let timeout = channel.eventLoop.scheduleTask(in: commandTimeout) {
             // Replies are matched by position, so a missing one poisons the connection: close it.
+            promise.fail(RedisError.connectionLost("no reply within the command time-out"))
             channel.close(promise: nil)
         }
-        channel.writeAndFlush(RedisRequest(bytes: RESPReader.format(arguments), reply: promise), promise: nil)
+        // A write that reaches an already-closed channel never meets the handler: fail the call here.
+        // (Completing an NIO promise a second time is ignored.)
+        channel.writeAndFlush(RedisRequest(bytes: RESPReader.format(arguments), reply: promise))
+            .whenFailure { promise.fail(RedisError.connectionLost("\($0)")) }
         defer { timeout.cancel() }
         let reply = try await promise.futureResult.get()
         if case .error(let message) = reply { throw RedisError.server(message) }
@@ -114,12 +118,18 @@ public final class RedisClient: Service, Sendable {
             }
             .connect(host: host, port: port)
         future.whenComplete { [self] result in
-            connection.withLock { state in
-                guard case .connecting = state else { return }
+            let keep = connection.withLock { state -> Bool in
+                guard case .connecting = state else { return false }
                 switch result {
                 case .success(let channel): state = .connected(channel)
                 case .failure: state = .idle
                 }
+                return true
+            }
+            if !keep, case .success(let channel) = result {
+                // Shut down while connecting: nobody may use this connection.
+                channel.close(promise: nil)
+                return
             }
             if case .success(let channel) = result {
                 channel.closeFuture.whenComplete { [self] _ in
