@@ -16,7 +16,7 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: "Number of mock brokers.")
     var brokers = 3
 
-    @Option(help: "Loopback port of the admin HTTP API.")
+    @Option(help: "Loopback port of the admin HTTP API (0: any free port, reported in the state file).")
     var adminPort = ServicePorts.defaultBase + ServicePorts.brokerAdmin
 
     @Option(help: "Where to write PID, KAFKA_BROKERS and ADMIN_URL once listening.")
@@ -30,12 +30,12 @@ struct BrokerCommand: AsyncParsableCommand {
         }
         let router = Router()
         BrokerAdminRouter.add(to: router, cluster: cluster)
-        let adminURL = "http://127.0.0.1:\(adminPort)"
         let stateFile = self.stateFile
         let application = Application(
             router: router,
             configuration: .init(address: .hostname("127.0.0.1", port: adminPort), serverName: "settle-broker"),
-            onServerRunning: { _ in
+            onServerRunning: { channel in
+                let adminURL = "http://127.0.0.1:\(channel.localAddress?.port ?? adminPort)"
                 logger.info("development broker listening", metadata: [
                     "kafka.bootstrap_servers": "\(cluster.bootstrapServers)", "admin_url": "\(adminURL)",
                 ])

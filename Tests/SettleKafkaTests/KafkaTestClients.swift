@@ -11,22 +11,23 @@ enum KafkaTestClients {
         return logger
     }()
 
-    static var configuration: KafkaConfiguration {
-        KafkaConfiguration(bootstrapServers: TestStack.shared.kafkaBrokers, clientID: "settle-tests")
+    /// The shared development broker of the local stack, or `brokers` (a private one).
+    static func configuration(brokers: String? = nil) -> KafkaConfiguration {
+        KafkaConfiguration(bootstrapServers: brokers ?? TestStack.shared.kafkaBrokers, clientID: "settle-tests")
     }
 
-    static func topic(partitions: Int) async throws -> String {
+    static func topic(partitions: Int, admin: BrokerAdmin? = nil) async throws -> String {
         let name = UniqueName.make("test")
-        try await BrokerAdmin().createTopic(name, partitions: partitions)
+        try await (admin ?? BrokerAdmin()).createTopic(name, partitions: partitions)
         return name
     }
 
-    static func producer() throws -> KafkaProducer {
-        try KafkaProducer(configuration: configuration, logger: logger)
+    static func producer(brokers: String? = nil) throws -> KafkaProducer {
+        try KafkaProducer(configuration: configuration(brokers: brokers), logger: logger)
     }
 
-    static func consumer(group: String, topic: String) throws -> KafkaConsumer {
-        try KafkaConsumer(configuration: configuration, groupID: group, topics: [topic], logger: logger)
+    static func consumer(group: String, topic: String, brokers: String? = nil) throws -> KafkaConsumer {
+        try KafkaConsumer(configuration: configuration(brokers: brokers), groupID: group, topics: [topic], logger: logger)
     }
 
     /// Sends `count` messages for each key, each key's messages one after another (awaiting
@@ -48,8 +49,9 @@ enum KafkaTestClients {
 
     /// Reads until `count` distinct values (counting `alreadySeen`) arrived, committing as it goes,
     /// then leaves the group. Returns every value received, in arrival order, duplicates included.
-    static func consume(group: String, topic: String, until count: Int, alreadySeen: Set<String> = []) async throws -> [KafkaConsumerMessage] {
-        let consumer = try consumer(group: group, topic: topic)
+    static func consume(group: String, topic: String, until count: Int, alreadySeen: Set<String> = [],
+                        brokers: String? = nil) async throws -> [KafkaConsumerMessage] {
+        let consumer = try consumer(group: group, topic: topic, brokers: brokers)
         var received: [KafkaConsumerMessage] = []
         var distinct = alreadySeen
         let deadline = ContinuousClock.now + .seconds(120)

@@ -23,7 +23,7 @@ public struct TestStack: Sendable {
 
     private func require(_ name: String) -> String {
         guard let value = values[name] else {
-            fatalError("\(name) is not set: start the local stack with `./settle-up.sh` (or .ci/run) before `swift test`")
+            fatalError("\(name) is not set: start the local stack with `deploy/up.sh` (or `settle up`) before `swift test`")
         }
         return value
     }
