@@ -1,4 +1,5 @@
 import Foundation
+import SettleRuntime
 
 /// Starting, finding and stopping the local stack's processes, always by PID.
 enum LocalProcess {
@@ -7,13 +8,11 @@ enum LocalProcess {
     }
 
     /// Runs a command to completion; its output goes to `log`, or is captured and returned.
-    /// (posix_spawn and waitpid on a thread of its own: Foundation's `Process` can miss the
-    /// exit of a child whose own children outlive it, as `pg_ctl start` does.)
     @discardableResult
     static func run(_ executable: String, _ arguments: [String], log: URL? = nil, allowFailure: Bool = false) throws -> String {
         let capture = log == nil ? FileManager.default.temporaryDirectory.appendingPathComponent("settle-\(UUID().uuidString).out") : nil
         let output = capture ?? log!
-        let status = try spawn(executable, arguments, output: output, wait: true)
+        let status = try spawn(executable, arguments, output: output)
         let captured = capture.flatMap { try? String(contentsOf: $0, encoding: .utf8) } ?? ""
         if let capture { try? FileManager.default.removeItem(at: capture) }
         if status != 0 && !allowFailure {
@@ -23,32 +22,23 @@ enum LocalProcess {
         return captured
     }
 
-    /// Starts a long-running process in a session of its own, so it outlives `settle up`.
-    static func spawnDetached(_ executable: String, _ arguments: [String], log: URL) throws {
-        _ = try spawn("/usr/bin/setsid", [executable] + arguments, output: log, wait: false)
+    /// Starts a long-running process in a session of its own, so it outlives `settle up`;
+    /// returns its PID (setsid execs the program in place).
+    @discardableResult
+    static func spawnDetached(_ executable: String, _ arguments: [String], log: URL, environment: [String: String]? = nil) throws -> Int32 {
+        do {
+            return try ProcessSpawner.start("/usr/bin/setsid", [executable] + arguments, output: log, environment: environment)
+        } catch let failure as ProcessSpawner.Failure {
+            throw Failure(description: failure.description)
+        }
     }
 
-    /// Spawns with stdin from /dev/null and stdout/stderr appended to `output`; returns the exit status when waiting.
-    private static func spawn(_ executable: String, _ arguments: [String], output: URL, wait: Bool) throws -> Int32 {
-        let fd = open(output.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw Failure(description: "cannot open \(output.path): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, fd, 1)
-        posix_spawn_file_actions_adddup2(&actions, fd, 2)
-        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var pid: pid_t = 0
-        let result = posix_spawn(&pid, executable, &actions, nil, argv, environ)
-        guard result == 0 else { throw Failure(description: "cannot start \(executable): \(String(cString: strerror(result)))") }
-        guard wait else { return 0 }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-        // WIFEXITED / WEXITSTATUS, spelled out: Swift does not import the macros.
-        return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    private static func spawn(_ executable: String, _ arguments: [String], output: URL) throws -> Int32 {
+        do {
+            return try ProcessSpawner.run(executable, arguments, output: output)
+        } catch let failure as ProcessSpawner.Failure {
+            throw Failure(description: failure.description)
+        }
     }
 
     static func appendHandle(_ url: URL) throws -> FileHandle {

@@ -1,0 +1,43 @@
+import Foundation
+
+/// Starts programs with posix_spawn and waits for them with waitpid. Foundation's `Process`
+/// can miss the exit of a child whose own children outlive it (as `pg_ctl start`'s server
+/// does); this cannot. Waiting blocks the calling thread: call it from a thread of its own,
+/// never from Swift's cooperative pool.
+public enum ProcessSpawner {
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Runs `executable` to its end with stdin from /dev/null and stdout/stderr appended to
+    /// `output` (or discarded); returns its exit status (128 + signal if killed).
+    public static func run(_ executable: String, _ arguments: [String], output: URL?, environment: [String: String]? = nil) throws -> Int32 {
+        let pid = try start(executable, arguments, output: output, environment: environment)
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        // WIFEXITED / WEXITSTATUS, spelled out: Swift does not import the macros.
+        return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    }
+
+    /// Starts `executable` like `run` and returns its PID without waiting.
+    public static func start(_ executable: String, _ arguments: [String], output: URL?, environment: [String: String]? = nil) throws -> pid_t {
+        let path = output?.path ?? "/dev/null"
+        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw Failure(description: "cannot open \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, fd, 1)
+        posix_spawn_file_actions_adddup2(&actions, fd, 2)
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        let envp = environment.map { $0.map { strdup("\($0.key)=\($0.value)") } + [nil] }
+        defer { envp?.forEach { free($0) } }
+        var pid: pid_t = 0
+        let result = envp.map { posix_spawn(&pid, executable, &actions, nil, argv, $0) } ?? posix_spawn(&pid, executable, &actions, nil, argv, environ)
+        guard result == 0 else { throw Failure(description: "cannot start \(executable): \(String(cString: strerror(result)))") }
+        return pid
+    }
+}
