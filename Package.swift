@@ -28,6 +28,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // C libraries from Debian (librdkafka-dev, libhiredis-dev): module maps only.
@@ -47,6 +50,7 @@ let package = Package(
         // Shared libraries.
         .target(
             name: "SettleDomain",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
             path: "Shared/SettleDomain",
             swiftSettings: strictSettings
         ),
@@ -89,6 +93,7 @@ let package = Package(
         .target(
             name: "SettleStorage",
             dependencies: [
+                "SettleDomain",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -101,8 +106,16 @@ let package = Package(
         // Services.
         .executableTarget(
             name: "OrderAPI",
-            dependencies: ["SettleRuntime", "SettleStorage", "SettleRedis", "SettleKafka", "SettleDomain"],
+            dependencies: [
+                "SettleRuntime", "SettleStorage", "SettleRedis", "SettleKafka", "SettleDomain",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
             path: "Services/OrderAPI",
+            resources: [.copy("openapi.yaml")],
             swiftSettings: strictSettings
         ),
         .executableTarget(
@@ -165,6 +178,20 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             path: "Tests/SettleStorageTests",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "OrderAPITests",
+            dependencies: [
+                "OrderAPI", "SettleTestSupport", "SettleDomain", "SettleStorage", "SettleRedis",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            path: "Tests/OrderAPITests",
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -24,10 +24,21 @@ echo "==> starting the local stack"
 .build/debug/settle up
 .build/debug/settle status
 
-echo "==> a Kafka round trip through the development broker"
 # shellcheck disable=SC1091
 source .settle/stack.env
+
+echo "==> a Kafka round trip through the development broker (topic settle.demo)"
+curl -fsS -X POST "$SETTLE_BROKER_ADMIN_URL/topics/settle.demo?partitions=1" >/dev/null
 key="demo-$(date +%s)"
-echo "$key:hello from Settle" | kcat -b "$KAFKA_BROKERS" -P -t orders.v1 -K : -H event-type=demo
-kcat -b "$KAFKA_BROKERS" -C -t orders.v1 -o beginning -e -q -f '%k %s (%h)\n' | grep "$key"
-echo "==> done: the stack's settings are in .settle/stack.env; stop it with .build/debug/settle down"
+echo "$key:hello from Settle" | kcat -b "$KAFKA_BROKERS" -P -t settle.demo -K : -H event-type=demo
+kcat -b "$KAFKA_BROKERS" -C -t settle.demo -o beginning -e -q -f '%k %s (%h)\n' | grep "$key"
+
+echo "==> a merchant, an order and its event through the API at $SETTLE_API_URL"
+api_key=$(.build/debug/settle merchant create --name "Demo shop" --json | sed -E 's/.*"api_key":"([^"]+)".*/\1/')
+curl -fsS -X POST "$SETTLE_API_URL/v1/orders" \
+  -H "Authorization: Bearer $api_key" -H "Content-Type: application/json" -H "Idempotency-Key: demo-$key" \
+  -d '{"amount":1299,"currency":"usd","payment_method":"pm_card_ok","description":"Demo order"}'
+echo
+curl -fsS "$SETTLE_API_URL/v1/events?limit=1" -H "Authorization: Bearer $api_key"
+echo
+echo "==> done: settings in .settle/stack.env, logs in .settle/logs/; stop with .build/debug/settle down"

@@ -1,8 +1,7 @@
 import SettleDomain
 import SettleRuntime
 
-/// `settle-api`: for now it starts, checks its stores, applies migrations, serves
-/// `/healthz`, `/readyz` and `/metrics`, and stops gracefully on SIGTERM.
+/// `settle-api`: the merchants' HTTP API (DESIGN.md "HTTP API v1").
 @main
 struct OrderAPIMain {
     static func main() async {
@@ -10,7 +9,12 @@ struct OrderAPIMain {
             name: "settle-api",
             portVariable: "SETTLE_API_PORT",
             defaultPort: ServicePorts.defaultBase + ServicePorts.api,
-            needs: [.redis, .kafka]
-        ).run()
+            needs: [.redis, .kafka],
+            valueBuckets: [OrderIngest.batchSizeMetric: SettleMetrics.sizeBuckets]
+        ).run(context: APIRequestContext.self) { context in
+            let settings = try APISettings(environment: context.environment)
+            let built = OrderAPIApplication.buildRouter(postgres: context.postgres, redis: context.redis, settings: settings, logger: context.logger)
+            return (built.router, [built.ingest])
+        }
     }
 }

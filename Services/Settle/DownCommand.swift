@@ -9,6 +9,13 @@ struct DownCommand: AsyncParsableCommand {
 
     func run() async throws {
         let layout = try StackLayout()
+        for service in LocalService.all.reversed() {
+            if let pid = service.pid(layout) {
+                _ = await LocalProcess.stop(pid)
+                print("stopped \(service.name) (pid \(pid))")
+            }
+            try? FileManager.default.removeItem(at: service.pidFile(layout))
+        }
         if let state = BrokerState.read(layout.brokerStateFile),
            let pid = LocalProcess.livePID(from: layout.brokerStateFile, expecting: "broker") ?? (LocalProcess.isAlive(state.pid) ? state.pid : nil) {
             _ = await LocalProcess.stop(pid)

@@ -18,21 +18,7 @@ struct MigrateCommand: AsyncParsableCommand {
 
     @discardableResult
     static func migrate(environment: [String: String]) async throws -> [Int] {
-        let reader = EnvironmentReader(environment)
-        let url = try reader.url("DATABASE_URL", default: ServiceSettings.defaultDatabaseURL, schemes: ["postgres", "postgresql"])
-        let logger = Logger(label: "settle-migrate") { _ in SwiftLogNoOpLogHandler() }
-        let client = PostgresClient(configuration: try DatabaseConfiguration.make(url: url, applicationName: "settle-migrate"), backgroundLogger: logger)
-        return try await withThrowingTaskGroup(of: [Int].self) { group in
-            group.addTask {
-                await client.run()
-                return []
-            }
-            defer { group.cancelAll() }
-            do {
-                try await DatabaseProbe.connect(url: url, logger: logger)
-            } catch {
-                throw ValidationError("cannot reach PostgreSQL at \(DatabaseConfiguration.address(of: url)): \(DatabaseProbe.reason(error))")
-            }
+        try await CLIDatabase.with(environment: environment, name: "settle-migrate") { client, logger in
             do {
                 return try await Migrator(client: client, logger: logger).migrate()
             } catch {

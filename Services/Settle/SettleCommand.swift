@@ -8,7 +8,7 @@ struct SettleCommand: AsyncParsableCommand {
         abstract: "Settle's command line: the local stack, migrations and the development broker.",
         subcommands: [
             UpCommand.self, DownCommand.self, StatusCommand.self, MigrateCommand.self,
-            BrokerCommand.self, ConsumeCommand.self, BenchKafkaCommand.self,
+            MerchantCommand.self, BrokerCommand.self, ConsumeCommand.self, BenchKafkaCommand.self,
         ]
     )
 }

@@ -55,6 +55,15 @@ struct StatusCommand: AsyncParsableCommand {
             guard missing.isEmpty else { throw LocalProcess.Failure(description: "missing topics: \(missing.joined(separator: ", "))") }
             return "\(topics.count) topics"
         }
+        let layout = try StackLayout(environment: environment)
+        for service in LocalService.all {
+            await report(service.name, service.url(layout)) {
+                guard await service.answers(path: "/readyz", layout) else {
+                    throw LocalProcess.Failure(description: "not ready; see \(layout.log(service.name).path)")
+                }
+                return "ready"
+            }
+        }
         if !healthy { throw ExitCode(1) }
     }
 }

@@ -7,7 +7,7 @@ import SettleRuntime
 struct UpCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "up",
-        abstract: "Start the local stack (PostgreSQL, Redis, the development broker) under .settle/; harmless to run twice."
+        abstract: "Start the local stack (PostgreSQL, Redis, the development broker, Settle's services) under .settle/; harmless to run twice."
     )
 
     func run() async throws {
@@ -35,7 +35,7 @@ struct UpCommand: AsyncParsableCommand {
             ("KAFKA_BROKERS", broker),
             ("SETTLE_BROKER_ADMIN_URL", layout.brokerAdminURL),
             ("SETTLE_PORT_BASE", "\(layout.portBase)"),
-        ]
+        ] + LocalService.all.map { ($0.urlVariable, $0.url(layout)) }
         let text = "# Written by `settle up`; every settle command and test reads it.\n"
             + values.map { "\($0.0)=\($0.1)" }.joined(separator: "\n") + "\n"
         try text.write(to: layout.stackEnv, atomically: true, encoding: .utf8)
@@ -44,6 +44,9 @@ struct UpCommand: AsyncParsableCommand {
         var environment = ProcessInfo.processInfo.environment
         for (key, value) in values { environment[key] = value }
         try await MigrateCommand.migrate(environment: environment)
+        for service in LocalService.all {
+            try await service.start(layout, environment: environment)
+        }
 
         print("""
         Settle's local stack is up:
@@ -51,6 +54,7 @@ struct UpCommand: AsyncParsableCommand {
           Redis        \(layout.redisURL)
           Kafka        \(broker)   (development broker: librdkafka's in-memory mock cluster)
           broker admin \(layout.brokerAdminURL)
+        \(LocalService.all.map { "  \($0.name.padding(toLength: 12, withPad: " ", startingAt: 0)) \($0.url(layout))" }.joined(separator: "\n"))
           settings     \(layout.stackEnv.path)
           logs         \(layout.logs.path)/
         """)

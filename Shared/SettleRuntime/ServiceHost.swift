@@ -33,21 +33,35 @@ public struct ServiceHost: Sendable {
     public var portVariable: String
     public var defaultPort: Int
     public var needs: Needs
+    /// Histogram buckets of the service's value recorders, by metric label.
+    public var valueBuckets: [String: [Double]]
 
-    public init(name: String, portVariable: String, defaultPort: Int, needs: Needs) {
+    public init(name: String, portVariable: String, defaultPort: Int, needs: Needs, valueBuckets: [String: [Double]] = [:]) {
         self.name = name
         self.portVariable = portVariable
         self.defaultPort = defaultPort
         self.needs = needs
+        self.valueBuckets = valueBuckets
     }
 
     /// Runs until SIGTERM/SIGINT. `services` builds the service's own work (none yet for most).
     public func run(services: @Sendable (Context) throws -> [any Service] = { _ in [] }) async {
+        await run(context: BasicRequestContext.self) { context in
+            (Router(context: BasicRequestContext.self), try services(context))
+        }
+    }
+
+    /// Runs until SIGTERM/SIGINT. `application` builds the service's router (its own routes and
+    /// middleware; the operations routes are added to it) and its other services.
+    public func run<RouteContext: RequestContext>(
+        context: RouteContext.Type,
+        application build: @Sendable (Context) throws -> (Router<RouteContext>, [any Service])
+    ) async where RouteContext.Source == ApplicationRequestContextSource {
         await ProcessRunner.run(name) {
             let environment = EnvironmentReader()
             let logger = try SettleLogging.bootstrap(service: name, environment: environment)
             let settings = try ServiceSettings(environment: environment, portVariable: portVariable, defaultPort: defaultPort)
-            let registry = SettleMetrics.bootstrap()
+            let registry = SettleMetrics.bootstrap(valueBuckets: valueBuckets)
             let postgres = PostgresClient(
                 configuration: try DatabaseConfiguration.make(url: settings.databaseURL, applicationName: name),
                 backgroundLogger: Self.quiet(logger)
@@ -66,7 +80,7 @@ public struct ServiceHost: Sendable {
 
                 let context = Context(settings: settings, environment: environment, logger: logger,
                                       postgres: postgres, redis: redis, registry: registry)
-                let router = Router()
+                let (router, services) = try build(context)
                 OperationsRouter.add(to: router, registry: registry, readiness: readiness(context))
                 let application = Application(
                     router: router,
@@ -74,7 +88,7 @@ public struct ServiceHost: Sendable {
                     logger: logger
                 )
                 var all: [any Service] = redis.map { [$0] } ?? []
-                all += try services(context)
+                all += services
                 all.append(application)
                 let serviceGroup = ServiceGroup(configuration: .init(
                     services: all.map { .init(service: $0) },

@@ -14,7 +14,8 @@ public enum DatabaseConfiguration {
             tls: .disable
         )
         configuration.options.connectTimeout = .seconds(3)
-        configuration.options.additionalStartupParameters = [("application_name", applicationName)]
+        // Contract clause 1: an answered 201 is durable, whatever the server's default.
+        configuration.options.additionalStartupParameters = [("application_name", applicationName), ("synchronous_commit", "on")]
         return configuration
     }
 

@@ -1,0 +1,25 @@
+import SettleRuntime
+
+/// The order API's own settings (README "Configuration").
+struct APISettings: Sendable {
+    var rateLimit: Int
+    var rateLimitBurst: Int
+    var rateLimitFailOpen: Bool
+    var cacheLifetime: Duration
+    var ingest: OrderIngest.Settings
+    var idempotencyLockTimeout: Duration
+
+    init(environment: EnvironmentReader) throws(ConfigurationError) {
+        rateLimit = try environment.integer("SETTLE_RATE_LIMIT", default: 100, in: 1...1_000_000)
+        rateLimitBurst = try environment.integer("SETTLE_RATE_LIMIT_BURST", default: 200, in: 1...1_000_000)
+        rateLimitFailOpen = try environment.bool("SETTLE_RATE_LIMIT_FAIL_OPEN", default: true)
+        cacheLifetime = .seconds(try environment.integer("SETTLE_ORDER_CACHE_TTL_SECONDS", default: 60, in: 1...86_400))
+        ingest = OrderIngest.Settings(
+            maxBatch: try environment.integer("SETTLE_INGEST_BATCH_MAX", default: 256, in: 1...5_000),
+            maxWait: try environment.milliseconds("SETTLE_INGEST_BATCH_WAIT_MS", default: .milliseconds(2)),
+            concurrency: try environment.integer("SETTLE_INGEST_CONCURRENCY", default: 4, in: 1...64),
+            commitDeadline: .seconds(5)
+        )
+        idempotencyLockTimeout = .seconds(try environment.integer("SETTLE_IDEMPOTENCY_LOCK_SECONDS", default: 60, in: 1...86_400))
+    }
+}

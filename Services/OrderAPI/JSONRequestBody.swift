@@ -1,0 +1,32 @@
+import Crypto
+import Foundation
+import Hummingbird
+import SettleDomain
+
+/// A request body read the way every POST reads it: `application/json` only (else 415), at most
+/// 64 KiB (else 413), well-formed JSON (else 400 `invalid_json`). An empty body is `{}`.
+struct JSONRequestBody: Sendable {
+    var value: JSONValue
+
+    static func read(_ request: Request, context: APIRequestContext) async throws -> JSONRequestBody {
+        var request = request
+        let buffer = try await request.collectBody(upTo: context.maxUploadSize)
+        if buffer.readableBytes == 0 { return JSONRequestBody(value: .object([:])) }
+        let mediaType = request.headers[.contentType]?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
+        guard mediaType == "application/json" else {
+            throw APIProblem(.unsupportedMediaType, code: "unsupported_media_type",
+                             detail: "Send the body as application/json (got \(mediaType.map { "'\($0.prefix(100))'" } ?? "no Content-Type")).")
+        }
+        do {
+            return JSONRequestBody(value: try JSONDecoder().decode(JSONValue.self, from: Data(buffer.readableBytesView)))
+        } catch {
+            throw APIProblem(.badRequest, code: "invalid_json", detail: "The request body is not valid JSON.")
+        }
+    }
+
+    /// SHA-256 of the body's canonical form (keys sorted): the same parameters sent with other
+    /// spacing or key order are the same request for `Idempotency-Key` purposes.
+    var canonicalHash: [UInt8] {
+        Array(SHA256.hash(data: SettleJSON.bytes(value)))
+    }
+}

@@ -1,0 +1,113 @@
+import Foundation
+import Hummingbird
+import Logging
+import SettleDomain
+import SettleStorage
+
+/// `/v1/orders`: create (group-committed, idempotent), get (cache-aside), list (cursor pages)
+/// and refund.
+struct OrderController: Sendable {
+    let ingest: OrderIngest
+    let orders: OrderStore
+    let idempotency: IdempotentRequest
+    let cache: OrderCache
+
+    func addRoutes(to group: RouterGroup<APIRequestContext>, prefix: String, table: RouteTable) {
+        table.add(.post, "orders", to: group, prefix: prefix, use: create)
+        table.add(.get, "orders", to: group, prefix: prefix, use: list)
+        table.add(.get, "orders/:id", to: group, prefix: prefix, use: get)
+        table.add(.post, "orders/:id/refund", to: group, prefix: prefix, use: refund)
+    }
+
+    @Sendable func create(_ request: Request, context: APIRequestContext) async throws -> Response {
+        let merchant = try context.requireMerchant()
+        let key = try IdempotencyKeyHeader.read(request)
+        let body = try await JSONRequestBody.read(request, context: context)
+        let new: NewOrder
+        do { new = try NewOrder(json: body.value) } catch { throw APIProblem.validation(error) }
+
+        return try await idempotency.run(key: key, merchant: merchant.id, method: "POST", path: "/v1/orders",
+                                         requestHash: body.canonicalHash) { claim in
+            let order = Order(id: UUIDv7.make(), merchantID: merchant.id, new: new, createdAt: Date())
+            let json = try SettleJSON.encode(order)
+            let pending = PendingOrder(order: order, eventID: UUIDv7.make(), claim: claim, responseBody: json)
+            switch try await ingest.submit(pending) {
+            case .committed:
+                context.logger.debug("order created", metadata: ["order_id": "\(order.id.lowercased)"])
+                return JSONResponse.make(.created, json)
+            case .claimLost:
+                throw IdempotencyClaimLost()
+            }
+        }
+    }
+
+    @Sendable func get(_ request: Request, context: APIRequestContext) async throws -> Response {
+        let merchant = try context.requireMerchant()
+        let text = context.parameters.get("id") ?? ""
+        guard let id = UUID(uuidString: text) else { throw APIProblem.notFound("order", text) }
+        if let cached = await cache.json(merchant: merchant.id, order: id) {
+            return JSONResponse.make(.ok, cached)
+        }
+        let orders = self.orders
+        guard let order = try await DatabaseUnavailable.guarding({ try await orders.find(id, merchant: merchant.id) }) else {
+            throw APIProblem.notFound("order", text)
+        }
+        let json = try SettleJSON.encode(order)
+        await cache.store(order, json: json)
+        return JSONResponse.make(.ok, json)
+    }
+
+    @Sendable func list(_ request: Request, context: APIRequestContext) async throws -> Response {
+        let merchant = try context.requireMerchant()
+        let query = try ListQuery.read(request, filters: ["status"])
+        let status = try query.filter("status", as: OrderStatus.self)
+        let orders = self.orders
+        let page = try await DatabaseUnavailable.guarding { try await orders.list(merchant: merchant.id, status: status, page: query.page) }
+        return try JSONResponse.make(.ok, encoding: ListBody(data: page.items, hasMore: page.hasMore, url: "/v1/orders"))
+    }
+
+    @Sendable func refund(_ request: Request, context: APIRequestContext) async throws -> Response {
+        let merchant = try context.requireMerchant()
+        let text = context.parameters.get("id") ?? ""
+        let key = try IdempotencyKeyHeader.read(request)
+        let body = try await JSONRequestBody.read(request, context: context)
+        guard case .object(let fields) = body.value else {
+            throw APIProblem(.badRequest, code: "invalid_body", detail: "The request body must be a JSON object.")
+        }
+        if let unknown = fields.keys.sorted().first {
+            throw APIProblem.validation(.unknown(unknown))
+        }
+        guard let id = UUID(uuidString: text) else { throw APIProblem.notFound("order", text) }
+
+        let orders = self.orders
+        return try await idempotency.run(key: key, merchant: merchant.id, method: "POST", path: "/v1/orders/\(id.lowercased)/refund",
+                                         requestHash: body.canonicalHash) { claim in
+            let outcome = try await DatabaseUnavailable.guarding {
+                try await orders.requestRefund(id, merchant: merchant.id, claim: claim) { outcome in
+                    let response = Self.refundAnswer(outcome, id: text)
+                    return (response.status, response.body)
+                }
+            }
+            let answer = Self.refundAnswer(outcome, id: text)
+            if case .requested(let order) = outcome {
+                // Before answering: once this response is sent, no read may return the old state.
+                await cache.store(order, json: answer.body)
+            }
+            return JSONResponse.make(HTTPResponse.Status(code: answer.status), answer.body)
+        }
+    }
+
+    /// What a refund answers, stored under its idempotency key in the same transaction.
+    static func refundAnswer(_ outcome: OrderStore.RefundOutcome, id: String) -> (status: Int, body: [UInt8]) {
+        switch outcome {
+        case .requested(let order):
+            return (200, SettleJSON.bytes(order))
+        case .notFound:
+            return (404, APIProblem.notFound("order", id).body)
+        case .notRefundable(let status):
+            let problem = APIProblem(.conflict, code: "order_not_refundable",
+                                     detail: "Only a succeeded order can be refunded; this order is \(status.rawValue).", param: "id")
+            return (409, problem.body)
+        }
+    }
+}

@@ -1,0 +1,43 @@
+import Hummingbird
+import Logging
+import NIOCore
+import SettleStorage
+
+/// Turns every error into a problem document, so no error reaches the client in another shape:
+/// the router's own 404/405, an oversized body, PostgreSQL going away. Anything not known here
+/// is a bug: it is logged and answered 500 `internal_error`.
+struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch {
+            return Self.response(for: error, request: request, logger: context.logger)
+        }
+    }
+
+    static func response(for error: any Error, request: Request, logger: Logger) -> Response {
+        problem(for: error, request: request, logger: logger).response()
+    }
+
+    static func problem(for error: any Error, request: Request, logger: Logger) -> APIProblem {
+        switch error {
+        case let problem as APIProblem:
+            return problem
+        case is NIOTooManyBytesError:
+            return APIProblem(.contentTooLarge, code: "body_too_large", detail: "The request body is larger than 64 KiB.")
+        case is DatabaseUnavailable:
+            logger.warning("database unavailable", metadata: ["error": "\(error)"])
+            return .databaseUnavailable()
+        case let error as HTTPError where error.status == .notFound:
+            return APIProblem(.notFound, code: "route_not_found", detail: "No route for \(request.method) \(request.uri.path).")
+        case let error as HTTPError where error.status == .methodNotAllowed:
+            return APIProblem(.methodNotAllowed, code: "method_not_allowed",
+                              detail: "\(request.method) is not allowed on \(request.uri.path).", headers: error.headers)
+        case let error as HTTPError where error.status.code < 500:
+            return APIProblem(error.status, code: "invalid_request", detail: error.body ?? error.status.reasonPhrase)
+        default:
+            logger.error("unexpected error", metadata: ["error": "\(String(reflecting: error))", "path": "\(request.uri.path)"])
+            return APIProblem(.internalServerError, code: "internal_error", detail: "An internal error occurred.")
+        }
+    }
+}

@@ -1,0 +1,60 @@
+import Foundation
+import Metrics
+import SettleDomain
+import SettleRedis
+
+/// GCRA (the generic cell rate algorithm) in one Redis Lua call per request, per API key:
+/// `rate` requests per second on average, up to `burst` at once. The key's state is a single
+/// timestamp (the theoretical arrival time), kept only as long as it matters.
+struct RateLimiter: Sendable {
+    struct Decision: Sendable {
+        var allowed: Bool
+        var limit: Int
+        var remaining: Int
+        /// Seconds until the full burst is available again.
+        var resetSeconds: Int
+        /// Seconds until a request would be allowed (only when not allowed).
+        var retryAfterSeconds: Int
+    }
+
+    let redis: RedisClient?
+    let rate: Int
+    let burst: Int
+    /// When Redis cannot be asked: allow (and count it) or refuse.
+    let failOpen: Bool
+
+    static let script = RedisScript("""
+        local now_parts = redis.call('TIME')
+        local now = tonumber(now_parts[1]) * 1000000 + tonumber(now_parts[2])
+        local interval = tonumber(ARGV[1])
+        local window = tonumber(ARGV[2])
+        local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+        if tat < now then tat = now end
+        local new_tat = tat + interval
+        if new_tat - now > window then
+            return {0, 0, tat - now, new_tat - window - now}
+        end
+        redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil((new_tat - now) / 1000))
+        return {1, math.floor((window - (new_tat - now)) / interval), new_tat - now, 0}
+        """)
+
+    /// Asks Redis whether the key may make a request now; `nil` when Redis could not answer.
+    func decide(keyHash: [UInt8]) async -> Decision? {
+        guard let redis else { return nil }
+        let interval = 1_000_000 / max(1, rate)
+        let window = interval * burst
+        do {
+            let reply = try await redis.evaluate(Self.script, keys: ["settle:ratelimit:" + Hex.encode(keyHash.prefix(16))],
+                                                 arguments: [String(interval), String(window)])
+            guard let values = reply.array?.compactMap(\.integer), values.count == 4 else { return nil }
+            let decision = Decision(allowed: values[0] == 1, limit: burst, remaining: Int(values[1]),
+                                    resetSeconds: Int((values[2] + 999_999) / 1_000_000),
+                                    retryAfterSeconds: max(1, Int((values[3] + 999_999) / 1_000_000)))
+            Counter(label: "settle_api_rate_limit_decisions_total", dimensions: [("decision", decision.allowed ? "allowed" : "limited")]).increment()
+            return decision
+        } catch {
+            Counter(label: "settle_api_rate_limit_decisions_total", dimensions: [("decision", failOpen ? "fail_open" : "fail_closed")]).increment()
+            return nil
+        }
+    }
+}

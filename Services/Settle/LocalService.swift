@@ -1,0 +1,53 @@
+import AsyncHTTPClient
+import Foundation
+import SettleDomain
+
+/// A Settle service `settle up` runs on the local stack: the executable beside `settle`,
+/// started in a session of its own with the stack's settings, tracked by a PID file.
+struct LocalService {
+    var name: String
+    var portVariable: String
+    var portOffset: Int
+    /// The `stack.env` variable that says where it answers.
+    var urlVariable: String
+
+    /// The services of the local stack, in start order (`settle down` stops them in reverse).
+    static let all = [
+        LocalService(name: "settle-api", portVariable: "SETTLE_API_PORT", portOffset: ServicePorts.api, urlVariable: "SETTLE_API_URL"),
+    ]
+
+    func port(_ layout: StackLayout) -> Int { layout.portBase + portOffset }
+    func url(_ layout: StackLayout) -> String { "http://127.0.0.1:\(port(layout))" }
+    func pidFile(_ layout: StackLayout) -> URL { layout.run.appendingPathComponent("\(name).pid") }
+    func pid(_ layout: StackLayout) -> Int32? { LocalProcess.livePID(from: pidFile(layout), expecting: name) }
+
+    /// Starts the service unless it runs already, then waits until it answers `/healthz`.
+    func start(_ layout: StackLayout, environment: [String: String]) async throws {
+        if pid(layout) != nil { return }
+        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+            .deletingLastPathComponent().appendingPathComponent(name).path
+        guard FileManager.default.isExecutableFile(atPath: executable) else {
+            throw LocalProcess.Failure(description: "\(executable) is missing: build it with `swift build`")
+        }
+        var environment = environment
+        environment[portVariable] = "\(port(layout))"
+        let pid = try LocalProcess.spawnDetached(executable, [], log: layout.log(name), environment: environment)
+        try "\(pid)\n".write(to: pidFile(layout), atomically: true, encoding: .utf8)
+        let healthy = await LocalProcess.wait(for: .seconds(60)) {
+            guard LocalProcess.isAlive(pid) else { return true }
+            return await answers(path: "/healthz", layout)
+        }
+        guard healthy, LocalProcess.isAlive(pid) else {
+            throw LocalProcess.Failure(description: "\(name) did not start; see \(layout.log(name).path)")
+        }
+    }
+
+    /// True when `GET path` answers 200 within two seconds.
+    func answers(path: String, _ layout: StackLayout) async -> Bool {
+        var request = HTTPClientRequest(url: url(layout) + path)
+        request.method = .GET
+        guard let response = try? await HTTPClient.shared.execute(request, timeout: .seconds(2)) else { return false }
+        _ = try? await response.body.collect(upTo: 1 << 16)
+        return response.status == .ok
+    }
+}

@@ -1,0 +1,104 @@
+import PostgresNIO
+import Synchronization
+
+/// PostgreSQL could not be used for a request: unreachable, a closed connection, or no answer
+/// within the deadline. The API answers 503 `database_unavailable` with `Retry-After`.
+public struct DatabaseUnavailable: Error, CustomStringConvertible {
+    public var reason: String
+    public var description: String { "PostgreSQL unavailable: \(reason)" }
+
+    public init(reason: String) {
+        self.reason = reason
+    }
+
+    /// Runs `operation` with a deadline; a missing or unreachable server becomes `DatabaseUnavailable`
+    /// instead of a wait (postgres-nio queues requests until a connection exists).
+    ///
+    /// The answer comes at the deadline even if the operation does not react to cancellation
+    /// (a query on a connection whose server vanished can wait for TCP to notice): the
+    /// operation is cancelled and left to end on its own.
+    public static func guarding<Result: Sendable>(
+        deadline: Duration = .seconds(5),
+        _ operation: @escaping @Sendable () async throws -> Result
+    ) async throws -> Result {
+        let outcome = Outcome<Result>()
+        let work = Task {
+            do {
+                outcome.finish(.success(try await operation()))
+            } catch {
+                outcome.finish(.failure(mapped(error)))
+            }
+        }
+        let timer = Task {
+            try await Task.sleep(for: deadline)
+            outcome.finish(.failure(DatabaseUnavailable(reason: "no answer within \(deadline)")))
+        }
+        defer {
+            work.cancel()
+            timer.cancel()
+        }
+        return try await withTaskCancellationHandler {
+            try await outcome.value
+        } onCancel: {
+            outcome.finish(.failure(CancellationError()))
+        }
+    }
+
+    /// Connection failures become `DatabaseUnavailable`; anything else (a constraint violated,
+    /// the operation's own errors) is passed on as it is.
+    static func mapped(_ error: any Error) -> any Error {
+        switch error {
+        case let psql as PSQLError where isConnectionFailure(psql):
+            return DatabaseUnavailable(reason: DatabaseProbe.reason(psql))
+        case let transaction as PostgresTransactionError:
+            if let inner = transaction.beginError ?? transaction.commitError, let psql = inner as? PSQLError, isConnectionFailure(psql) {
+                return DatabaseUnavailable(reason: DatabaseProbe.reason(psql))
+            }
+            if let closure = transaction.closureError { return mapped(closure) }
+            return transaction
+        default:
+            return error
+        }
+    }
+
+    static func isConnectionFailure(_ error: PSQLError) -> Bool {
+        switch error.code {
+        case .connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown, .poolClosed:
+            return true
+        case .server:
+            // 57P01 admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now, 08xxx connection exceptions.
+            let state = error.serverInfo?[.sqlState] ?? ""
+            return state.hasPrefix("57P") || state.hasPrefix("08")
+        default:
+            return false
+        }
+    }
+}
+
+/// The first result of a race, handed to one waiter.
+private final class Outcome<Value: Sendable>: Sendable {
+    private let state = Mutex<(result: Result<Value, any Error>?, waiter: CheckedContinuation<Value, any Error>?)>((nil, nil))
+
+    func finish(_ result: Result<Value, any Error>) {
+        let waiter = state.withLock { state -> CheckedContinuation<Value, any Error>? in
+            guard state.result == nil else { return nil }
+            state.result = result
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume(with: result)
+    }
+
+    var value: Value {
+        get async throws {
+            try await withCheckedThrowingContinuation { continuation in
+                let ready = state.withLock { state -> Result<Value, any Error>? in
+                    if let result = state.result { return result }
+                    state.waiter = continuation
+                    return nil
+                }
+                if let ready { continuation.resume(with: ready) }
+            }
+        }
+    }
+}

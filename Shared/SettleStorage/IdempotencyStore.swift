@@ -1,0 +1,107 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// `Idempotency-Key` bookkeeping (DESIGN.md contract clause 4): a key is claimed before the
+/// request runs, completed with the answer in the request's own transaction, and released if
+/// the request failed before anything was committed.
+public struct IdempotencyStore: Sendable {
+    let client: PostgresClient
+    let logger: Logger
+    /// How long a claim without an answer blocks the key before another request may take it over
+    /// (a process that died mid-request must not lock the key for 24 h).
+    let lockTimeout: Duration
+    let retention: Duration
+
+    public init(client: PostgresClient, logger: Logger, lockTimeout: Duration = .seconds(60), retention: Duration = .seconds(24 * 3600)) {
+        self.client = client
+        self.logger = logger
+        self.lockTimeout = lockTimeout
+        self.retention = retention
+    }
+
+    public enum Outcome: Sendable, Equatable {
+        /// This request holds the key: run it, then complete or release the claim.
+        case claimed(IdempotencyClaim)
+        /// The key answered before: return this status and body as they are.
+        case replay(status: Int, body: [UInt8])
+        /// The key is held by a request still running.
+        case inFlight
+        /// The key was used with a different request (method, path or body).
+        case mismatch
+    }
+
+    /// Claims `key` for a request, or says why it cannot run.
+    public func claim(merchant: UUID, key: String, method: String, path: String, requestHash: [UInt8]) async throws -> Outcome {
+        let hash = ByteBuffer(bytes: requestHash)
+        let lockSeconds = Double(lockTimeout.components.seconds)
+        let retentionSeconds = Double(retention.components.seconds)
+        // A key stays claimable by one request at a time: the insert wins, or takes over an
+        // expired key or an abandoned claim; otherwise the existing row says what to answer.
+        for _ in 0..<3 {
+            let token = UUID()
+            let claimed = try await client.query("""
+                INSERT INTO idempotency_keys AS k
+                    (merchant_id, key, request_method, request_path, request_hash, claim, locked_at, created_at, expires_at)
+                VALUES (\(merchant), \(key), \(method), \(path), \(hash), \(token), now(), now(),
+                        now() + \(retentionSeconds) * interval '1 second')
+                ON CONFLICT (merchant_id, key) DO UPDATE SET
+                    request_method = EXCLUDED.request_method, request_path = EXCLUDED.request_path,
+                    request_hash = EXCLUDED.request_hash, claim = EXCLUDED.claim, locked_at = now(),
+                    created_at = now(), expires_at = EXCLUDED.expires_at, response_status = NULL, response_body = NULL
+                WHERE k.expires_at < now()
+                   OR (k.response_status IS NULL AND k.locked_at < now() - \(lockSeconds) * interval '1 second')
+                RETURNING claim
+                """, logger: logger)
+            for try await _ in claimed {
+                return .claimed(IdempotencyClaim(merchant: merchant, key: key, token: token))
+            }
+            let existing = try await client.query(Self.lookupQuery(merchant: merchant, key: key), logger: logger)
+            for try await (storedMethod, storedPath, storedHash, status, body)
+                in existing.decode((String, String, ByteBuffer, Int32?, ByteBuffer?).self) {
+                guard storedMethod == method, storedPath == path, Array(buffer: storedHash) == requestHash else { return .mismatch }
+                guard let status, let body else { return .inFlight }
+                return .replay(status: Int(status), body: Array(buffer: body))
+            }
+            // Released between the two statements: try again.
+        }
+        return .inFlight
+    }
+
+    /// The key's stored request and answer; public so a test can check its plan is an index scan.
+    public static func lookupQuery(merchant: UUID, key: String) -> PostgresQuery {
+        """
+        SELECT request_method, request_path, request_hash, response_status, response_body
+        FROM idempotency_keys WHERE merchant_id = \(merchant) AND key = \(key)
+        """
+    }
+
+    /// Gives the key back after a failure that committed nothing, so the client can retry with it.
+    /// A completed key (the request did commit) is left alone.
+    public func release(_ claim: IdempotencyClaim) async throws {
+        try await client.query("""
+            DELETE FROM idempotency_keys
+            WHERE merchant_id = \(claim.merchant) AND key = \(claim.key) AND claim = \(claim.token) AND response_status IS NULL
+            """, logger: logger)
+    }
+
+    /// Stores an answer for a claim outside any other transaction (for answers that changed nothing,
+    /// such as a refused refund).
+    public func complete(_ claim: IdempotencyClaim, status: Int, body: [UInt8]) async throws {
+        try await client.withConnection { connection in
+            try await claim.complete(status: status, body: body, on: connection, logger: logger)
+        }
+    }
+
+    /// Deletes up to `limit` expired keys; returns how many went.
+    public func deleteExpired(limit: Int = 10_000) async throws -> Int {
+        let rows = try await client.query("""
+            DELETE FROM idempotency_keys WHERE ctid IN
+                (SELECT ctid FROM idempotency_keys WHERE expires_at < now() LIMIT \(limit))
+            RETURNING 1
+            """, logger: logger)
+        var count = 0
+        for try await _ in rows { count += 1 }
+        return count
+    }
+}

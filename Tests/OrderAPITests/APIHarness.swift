@@ -1,0 +1,139 @@
+import AsyncHTTPClient
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import PostgresNIO
+import SettleDomain
+import SettleRedis
+import SettleRuntime
+import SettleStorage
+import SettleTestSupport
+@testable import OrderAPI
+
+/// The order API served on a real socket (Hummingbird's `.live`), over a real PostgreSQL and
+/// Redis: the local stack's, or a test's private ones.
+struct APIHarness: Sendable {
+    /// The live server's port; requests go through AsyncHTTPClient's pool, so concurrent
+    /// requests really run concurrently (the test framework's client has one connection).
+    let port: Int
+    let database: PostgresClient
+    let redis: RedisClient
+    /// The routes the API registered.
+    let routes: RouteTable
+
+    static let logger: Logger = {
+        var logger = Logger(label: "settle-api-tests")
+        // SETTLE_TEST_LOG=debug shows what the API logs during a test.
+        logger.logLevel = ProcessInfo.processInfo.environment["SETTLE_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
+        return logger
+    }()
+
+    /// Runs `body` against a live API. `environment` overrides the API's settings
+    /// (e.g. `SETTLE_RATE_LIMIT`).
+    static func run(
+        environment: [String: String] = [:],
+        databaseURL: URL = TestStack.shared.databaseURL,
+        redis: (host: String, port: Int)? = nil,
+        _ body: @Sendable (APIHarness) async throws -> Void
+    ) async throws {
+        let settings = try APISettings(environment: EnvironmentReader(environment))
+        var configuration = try DatabaseConfiguration.make(url: databaseURL, applicationName: "settle-api-tests")
+        configuration.options.maximumConnections = 4
+        let postgres = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        let endpoint = redis ?? RedisEndpoint(url: TestStack.shared.redisURL).map { ($0.host, $0.port) }!
+        let redisClient = RedisClient(host: endpoint.host, port: endpoint.port, logger: logger)
+        let built = OrderAPIApplication.buildRouter(postgres: postgres, redis: redisClient, settings: settings, logger: logger)
+        let app = Application(
+            router: built.router,
+            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            services: [postgres, redisClient, built.ingest],
+            logger: logger
+        )
+        let routes = built.routes
+        try await app.test(.live) { client in
+            try await Migrator(client: postgres, logger: logger).migrate()
+            try await body(APIHarness(port: client.port!, database: postgres, redis: redisClient, routes: routes))
+        }
+    }
+
+    struct Merchant: Sendable {
+        var id: UUID
+        var key: String
+    }
+
+    func merchant() async throws -> Merchant {
+        let created = try await MerchantStore(client: database, logger: Self.logger).create(name: UniqueName.make("merchant"))
+        return Merchant(id: created.id, key: created.apiKey)
+    }
+
+    func request(
+        _ method: HTTPRequest.Method, _ uri: String, as merchant: Merchant?, body: String? = nil,
+        contentType: String? = "application/json", idempotencyKey: String? = nil
+    ) async throws -> APIResponse {
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(uri)")
+        request.method = .init(rawValue: method.rawValue)
+        if let merchant { request.headers.add(name: "Authorization", value: "Bearer \(merchant.key)") }
+        if let body {
+            if let contentType { request.headers.add(name: "Content-Type", value: contentType) }
+            request.body = .bytes(ByteBuffer(string: body))
+        }
+        if let idempotencyKey { request.headers.add(name: "Idempotency-Key", value: idempotencyKey) }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
+        var headers = HTTPFields()
+        for (name, value) in response.headers {
+            if let field = HTTPField.Name(name) { headers.append(HTTPField(name: field, value: value)) }
+        }
+        return APIResponse(status: HTTPResponse.Status(code: Int(response.status.code)), headers: headers,
+                           body: try await response.body.collect(upTo: 1 << 20))
+    }
+
+    /// Creates an order and returns its JSON object.
+    func createOrder(_ merchant: Merchant, amount: Int = 1_000, method: String = "pm_card_ok") async throws -> [String: Any] {
+        let response = try await request(.post, "/v1/orders", as: merchant,
+                                         body: #"{"amount":\#(amount),"currency":"usd","payment_method":"\#(method)"}"#)
+        guard response.status == .created else { throw UnexpectedResponse(response) }
+        return try response.json()
+    }
+
+    /// How many orders the merchant has in the database.
+    func orderCount(_ merchant: Merchant) async throws -> Int {
+        let rows = try await database.query("SELECT count(*) FROM orders WHERE merchant_id = \(merchant.id)", logger: Self.logger)
+        for try await count in rows.decode(Int.self) { return count }
+        return 0
+    }
+}
+
+/// A response as the tests read it.
+struct APIResponse: Sendable {
+    var status: HTTPResponse.Status
+    var headers: HTTPFields
+    var body: ByteBuffer
+}
+
+struct UnexpectedResponse: Error, CustomStringConvertible {
+    var description: String
+    init(_ response: APIResponse) {
+        description = "\(response.status): \(String(buffer: response.body))"
+    }
+}
+
+extension APIResponse {
+    func json() throws -> [String: Any] {
+        guard let object = try JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any] else {
+            throw UnexpectedResponse(self)
+        }
+        return object
+    }
+
+    /// The problem document's `code`, or nil when the body is not one.
+    var problemCode: String? {
+        guard headers[.contentType] == "application/problem+json" else { return nil }
+        return (try? json())?["code"] as? String
+    }
+
+    var problemParam: String? { (try? json())?["param"] as? String }
+
+    var bytes: [UInt8] { Array(body.readableBytesView) }
+}

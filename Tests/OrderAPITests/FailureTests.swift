@@ -1,0 +1,133 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import PostgresNIO
+import SettleDomain
+import SettleStorage
+import SettleTestSupport
+import Synchronization
+import Testing
+@testable import OrderAPI
+
+@Suite("The API when its stores fail")
+struct FailureTests {
+    @Test("PostgreSQL stopped mid-test: 503 database_unavailable with Retry-After, then recovery; every 201 was committed")
+    func databaseDown() async throws {
+        let server = try await PrivatePostgres.start()
+        do {
+            try await APIHarness.run(databaseURL: server.url) { api in
+                let merchant = try await api.merchant()
+                let stream = OrderStream()
+                // A stream of orders while the database goes away and comes back.
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for _ in 0..<4 {
+                        group.addTask {
+                            while !stream.stopped {
+                                let response = try await api.request(.post, "/v1/orders", as: merchant,
+                                                                     body: #"{"amount":700,"currency":"usd","payment_method":"pm_card_ok"}"#)
+                                if response.status == .created, let id = try response.json()["id"] as? String {
+                                    stream.append(id)
+                                } else {
+                                    #expect(response.status == .serviceUnavailable)
+                                    #expect(response.problemCode == "database_unavailable")
+                                    #expect(response.headers[.retryAfter] != nil)
+                                }
+                            }
+                        }
+                    }
+                    try await eventually("some orders before the stop") { stream.count >= 20 }
+                    try await server.stopServer()
+                    APIHarness.logger.warning("test: database stopped")
+                    let down = try await api.request(.post, "/v1/orders", as: merchant,
+                                                     body: #"{"amount":700,"currency":"usd","payment_method":"pm_card_ok"}"#)
+                    #expect(down.status == .serviceUnavailable)
+                    #expect(down.problemCode == "database_unavailable")
+                    let read = try await api.request(.get, "/v1/orders", as: merchant)
+                    #expect(read.status == .serviceUnavailable)
+                    try await server.startServer()
+                    APIHarness.logger.warning("test: database started")
+                    let atRestart = stream.count
+                    try await eventually("orders to be created again", within: .seconds(30)) { stream.count >= atRestart + 20 }
+                    stream.stop()
+                    try await group.waitForAll()
+                }
+                // No phantom 201: every acknowledged order is in the database.
+                let ids = stream.ids.compactMap(UUID.init(uuidString:))
+                let rows = try await api.database.query("SELECT count(*) FROM orders WHERE id = ANY(\(ids))", logger: APIHarness.logger)
+                for try await count in rows.decode(Int.self) { #expect(count == ids.count) }
+            }
+        } catch {
+            await server.destroy()
+            throw error
+        }
+        await server.destroy()
+    }
+
+    @Test("Redis stopped mid-test: requests still succeed (rate limit fails open, cache misses), no 5xx")
+    func redisDown() async throws {
+        let redis = try PrivateRedisServer()
+        try await APIHarness.run(redis: ("127.0.0.1", redis.port)) { api in
+            let merchant = try await api.merchant()
+            try await eventually("the private redis-server to answer") { (try? await api.redis.ping()) != nil }
+            let id = try #require(try await api.createOrder(merchant)["id"] as? String)
+            #expect(try await api.request(.get, "/v1/orders/\(id)", as: merchant).headers[HTTPField.Name("RateLimit-Limit")!] != nil)
+
+            try await redis.stop()
+            for _ in 0..<5 {
+                let created = try await api.request(.post, "/v1/orders", as: merchant,
+                                                    body: #"{"amount":700,"currency":"usd","payment_method":"pm_card_ok"}"#)
+                #expect(created.status == .created)
+                let read = try await api.request(.get, "/v1/orders/\(id)", as: merchant)
+                #expect(read.status == .ok)
+            }
+            try redis.start()
+            try await eventually("the rate limit to apply again") {
+                try await api.request(.get, "/v1/orders", as: merchant).headers[HTTPField.Name("RateLimit-Limit")!] != nil
+            }
+        }
+    }
+
+    @Test("Group commit: one order that fails in the database does not fail its batch-mates")
+    func badOrderInBatch() async throws {
+        try await APIHarness.run { api in
+            let merchant = try await api.merchant()
+            let ingest = OrderIngest(writer: OrderBatchWriter(client: api.database, logger: APIHarness.logger),
+                                     settings: .init(maxBatch: 50, maxWait: .milliseconds(200), concurrency: 1, commitDeadline: .seconds(10)),
+                                     logger: APIHarness.logger)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await ingest.run() }
+                let results = await withTaskGroup(of: (Int, Bool).self) { submissions in
+                    for index in 0..<10 {
+                        submissions.addTask {
+                            // Order 5 breaks the amount check the API's validation would have caught.
+                            let amount: Int64 = index == 5 ? 0 : 100
+                            let order = Order(id: UUIDv7.make(), merchantID: merchant.id,
+                                              new: NewOrder(amount: amount, currency: "usd", paymentMethod: .ok), createdAt: Date())
+                            let pending = PendingOrder(order: order, eventID: UUIDv7.make(), claim: nil, responseBody: SettleJSON.bytes(order))
+                            return (index, (try? await ingest.submit(pending)) != nil)
+                        }
+                    }
+                    return await submissions.reduce(into: [Int: Bool]()) { $0[$1.0] = $1.1 }
+                }
+                #expect(results.filter(\.value).count == 9)
+                #expect(results[5] == false)
+                group.cancelAll()
+            }
+            #expect(try await api.orderCount(merchant) == 9)
+        }
+    }
+}
+
+/// Orders acknowledged by a stream of requests, and the switch that ends the stream.
+final class OrderStream: Sendable {
+    private let state = Mutex<(ids: [String], stopped: Bool)>(([], false))
+
+    var ids: [String] { state.withLock { $0.ids } }
+    var count: Int { state.withLock { $0.ids.count } }
+    var stopped: Bool { state.withLock { $0.stopped } }
+
+    func append(_ id: String) { state.withLock { $0.ids.append(id) } }
+    func stop() { state.withLock { $0.stopped = true } }
+}

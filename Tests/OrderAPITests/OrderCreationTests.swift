@@ -1,0 +1,141 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import PostgresNIO
+import SettleDomain
+import SettleTestSupport
+import Testing
+@testable import OrderAPI
+
+@Suite("Creating and reading orders")
+struct OrderCreationTests {
+    @Test("An order, its event and its outbox row commit together; GET, list and events show it")
+    func createAndRead() async throws {
+        try await APIHarness.run { api in
+            let merchant = try await api.merchant()
+            let response = try await api.request(.post, "/v1/orders", as: merchant,
+                                                 body: #"{"amount":1299,"currency":"EUR","payment_method":"pm_card_ok","description":"Two books","metadata":{"cart":"42"}}"#)
+            #expect(response.status == .created)
+            let order = try response.json()
+            let id = try #require(order["id"] as? String)
+            #expect(order["object"] as? String == "order")
+            #expect(order["status"] as? String == "pending")
+            #expect(order["amount"] as? Int == 1299)
+            #expect(order["currency"] as? String == "eur")
+            #expect((order["metadata"] as? [String: String]) == ["cart": "42"])
+            #expect(response.headers[HTTPField.Name("RateLimit-Limit")!] == "200")
+
+            let fetched = try await api.request(.get, "/v1/orders/\(id)", as: merchant)
+            #expect(fetched.status == .ok)
+            #expect(fetched.bytes == response.bytes, "GET shows the order as created")
+            let cached = try await api.request(.get, "/v1/orders/\(id)", as: merchant)
+            #expect(cached.bytes == response.bytes, "and so does the cached copy")
+
+            let events = try await api.request(.get, "/v1/events", as: merchant).json()
+            let data = try #require(events["data"] as? [[String: Any]])
+            #expect(data.count == 1)
+            #expect(data.first?["type"] as? String == "order.created")
+            #expect(data.first?["order_id"] as? String == id)
+
+            let rows = try await api.database.query("""
+                SELECT topic, key, headers->>'event-id', payload->>'type', (payload->'data'->'object'->>'id')
+                FROM outbox WHERE key = \(id)
+                """, logger: APIHarness.logger)
+            var outbox: [(String, String, String, String, String)] = []
+            for try await row in rows.decode((String, String, String, String, String).self) { outbox.append(row) }
+            #expect(outbox.count == 1)
+            #expect(outbox.first?.0 == "orders.v1")
+            #expect(outbox.first?.2 == data.first?["id"] as? String, "the outbox row carries the event's id")
+            #expect(outbox.first?.3 == "order.created")
+            #expect(outbox.first?.4 == id)
+        }
+    }
+
+    @Test("Bad input is a 400/413/415 problem with a stable code and param, and stores nothing", arguments: [
+        (#"{"currency":"usd","payment_method":"pm_card_ok"}"#, "parameter_missing", "amount"),
+        (#"{"amount":0,"currency":"usd","payment_method":"pm_card_ok"}"#, "amount_too_small", "amount"),
+        (#"{"amount":100000000,"currency":"usd","payment_method":"pm_card_ok"}"#, "amount_too_large", "amount"),
+        (#"{"amount":10.5,"currency":"usd","payment_method":"pm_card_ok"}"#, "parameter_invalid", "amount"),
+        (#"{"amount":"100","currency":"usd","payment_method":"pm_card_ok"}"#, "parameter_invalid", "amount"),
+        (#"{"amount":true,"currency":"usd","payment_method":"pm_card_ok"}"#, "parameter_invalid", "amount"),
+        (#"{"amount":100,"currency":"usdx","payment_method":"pm_card_ok"}"#, "parameter_invalid", "currency"),
+        (#"{"amount":100,"currency":"xyz","payment_method":"pm_card_ok"}"#, "parameter_invalid", "currency"),
+        (#"{"amount":100,"payment_method":"pm_card_ok"}"#, "parameter_missing", "currency"),
+        (#"{"amount":100,"currency":"usd","payment_method":"pm_card_nope"}"#, "parameter_invalid", "payment_method"),
+        (#"{"amount":100,"currency":"usd"}"#, "parameter_missing", "payment_method"),
+        (#"{"amount":100,"currency":"usd","payment_method":"pm_card_ok","description":"\#(String(repeating: "d", count: 1001))"}"#, "parameter_invalid", "description"),
+        (#"{"amount":100,"currency":"usd","payment_method":"pm_card_ok","metadata":{\#((0..<21).map { "\"k\($0)\":\"v\"" }.joined(separator: ","))}}"#, "parameter_invalid", "metadata"),
+        (#"{"amount":100,"currency":"usd","payment_method":"pm_card_ok","metadata":{"\#(String(repeating: "k", count: 41))":"v"}}"#, "parameter_invalid", "metadata"),
+        (#"{"amount":100,"currency":"usd","payment_method":"pm_card_ok","metadata":{"k":"\#(String(repeating: "v", count: 501))"}}"#, "parameter_invalid", "metadata[k]"),
+        (#"{"amount":100,"currency":"usd","payment_method":"pm_card_ok","metadata":{"k":1}}"#, "parameter_invalid", "metadata[k]"),
+        (#"{"amount":100,"currency":"usd","payment_method":"pm_card_ok","customer":"c_1"}"#, "parameter_unknown", "customer"),
+        (#"[1,2]"#, "invalid_body", nil),
+        (#"{"amount":100,"#, "invalid_json", nil),
+    ] as [(String, String, String?)])
+    func badInput(body: String, code: String, param: String?) async throws {
+        try await APIHarness.run { api in
+            let merchant = try await api.merchant()
+            let response = try await api.request(.post, "/v1/orders", as: merchant, body: body, idempotencyKey: UniqueName.make("key"))
+            #expect(response.status == .badRequest)
+            #expect(response.problemCode == code)
+            #expect(response.problemParam == param)
+            #expect(try await api.orderCount(merchant) == 0)
+            let keys = try await api.database.query("SELECT count(*) FROM idempotency_keys WHERE merchant_id = \(merchant.id)", logger: APIHarness.logger)
+            for try await count in keys.decode(Int.self) { #expect(count == 0, "a request that failed validation stores no idempotency key") }
+        }
+    }
+
+    @Test("Wrong content type is 415, a body over 64 KiB is 413, neither stores anything")
+    func contentTypeAndSize() async throws {
+        try await APIHarness.run { api in
+            let merchant = try await api.merchant()
+            let text = try await api.request(.post, "/v1/orders", as: merchant, body: "amount=1", contentType: "application/x-www-form-urlencoded")
+            #expect(text.status == .unsupportedMediaType)
+            #expect(text.problemCode == "unsupported_media_type")
+            let big = #"{"amount":100,"currency":"usd","payment_method":"pm_card_ok","description":"\#(String(repeating: "x", count: 70_000))"}"#
+            let large = try await api.request(.post, "/v1/orders", as: merchant, body: big)
+            #expect(large.status == .contentTooLarge)
+            #expect(large.problemCode == "body_too_large")
+            #expect(try await api.orderCount(merchant) == 0)
+        }
+    }
+
+    @Test("No key or a wrong key is 401; another merchant's order is 404; lists and events never mix merchants")
+    func authenticationAndScope() async throws {
+        try await APIHarness.run { api in
+            let alice = try await api.merchant()
+            let bob = try await api.merchant()
+            let missing = try await api.request(.get, "/v1/orders", as: nil)
+            #expect(missing.status == .unauthorized)
+            #expect(missing.problemCode == "api_key_invalid")
+            let wrong = try await api.request(.get, "/v1/orders", as: APIHarness.Merchant(id: alice.id, key: APIKey.generate()))
+            #expect(wrong.status == .unauthorized)
+
+            let order = try await api.createOrder(alice)
+            let id = try #require(order["id"] as? String)
+            #expect(try await api.request(.get, "/v1/orders/\(id)", as: bob).status == .notFound)
+            #expect(try await api.request(.get, "/v1/orders/\(id)", as: bob).problemCode == "resource_missing")
+            #expect(try await api.request(.post, "/v1/orders/\(id)/refund", as: bob).status == .notFound)
+            let bobsList = try await api.request(.get, "/v1/orders", as: bob).json()
+            #expect((bobsList["data"] as? [Any])?.isEmpty == true)
+            let bobsEvents = try await api.request(.get, "/v1/events", as: bob).json()
+            #expect((bobsEvents["data"] as? [Any])?.isEmpty == true)
+            let bobsPage = try await api.request(.get, "/v1/orders?starting_after=\(id)", as: bob).json()
+            #expect((bobsPage["data"] as? [Any])?.isEmpty == true)
+        }
+    }
+
+    @Test("Unknown routes and malformed ids are problem documents, never 500")
+    func unknownRoutes() async throws {
+        try await APIHarness.run { api in
+            let merchant = try await api.merchant()
+            let route = try await api.request(.get, "/v1/nothing-here", as: merchant)
+            #expect(route.status == .notFound)
+            #expect(route.problemCode == "route_not_found")
+            let id = try await api.request(.get, "/v1/orders/not-a-uuid", as: merchant)
+            #expect(id.status == .notFound)
+            #expect(id.problemCode == "resource_missing")
+        }
+    }
+}

@@ -1,0 +1,99 @@
+import Foundation
+import Logging
+import PostgresNIO
+import SettleDomain
+import SettleStorage
+import SettleTestSupport
+import Testing
+
+/// The hot queries are index scans on tables with enough rows that a sequential scan would
+/// cost: checked with `EXPLAIN (FORMAT JSON)` in a schema of this test's own.
+@Suite("Query plans")
+struct QueryPlanTests {
+    @Test("Order by id, order and event pages, idempotency lookup and unpublished outbox rows use indexes")
+    func hotQueriesAreIndexScans() async throws {
+        let schema = "plans_" + UniqueName.make("s").replacingOccurrences(of: "-", with: "_")
+        let logger = APIHarness.logger
+        var configuration = try DatabaseConfiguration.make(url: TestStack.shared.databaseURL, applicationName: "settle-plan-tests")
+        configuration.options.additionalStartupParameters.append(("search_path", schema))
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            defer { group.cancelAll() }
+            try await client.query("CREATE SCHEMA \(unescaped: schema)", logger: logger)
+            do {
+                try await Migrator(client: client, logger: logger).migrate()
+                try await Self.fill(client, logger: logger)
+                let merchant = try await Self.someMerchant(client, logger: logger)
+                let order = UUIDv7.make()
+                let page = PageRequest(limit: 10)
+                let plans: [(String, PostgresQuery)] = [
+                    ("order by id", OrderStore.findQuery(order, merchant: merchant)),
+                    ("order page", OrderStore.listQuery(merchant: merchant, status: nil, page: page)),
+                    ("order page by status", OrderStore.listQuery(merchant: merchant, status: .succeeded, page: page)),
+                    ("order page backwards", OrderStore.listQuery(merchant: merchant, status: nil, page: PageRequest(limit: 10, endingBefore: order))),
+                    ("event page", EventStore.listQuery(merchant: merchant, type: nil, page: page)),
+                    ("idempotency lookup", IdempotencyStore.lookupQuery(merchant: merchant, key: "k-1")),
+                    // The relay's scan: one shard's unpublished rows in id order.
+                    ("unpublished outbox rows", "SELECT id, payload FROM outbox WHERE shard = \(Int16(3)) AND published_at IS NULL ORDER BY id LIMIT 500"),
+                ]
+                for (name, query) in plans {
+                    let nodes = try await Self.planNodes(query, client: client, logger: logger)
+                    #expect(!nodes.isEmpty, "\(name): no plan")
+                    #expect(!nodes.contains("Seq Scan"), "\(name) must not scan a table sequentially: \(nodes)")
+                    #expect(nodes.contains { $0.hasPrefix("Index") || $0 == "Bitmap Index Scan" }, "\(name): \(nodes)")
+                }
+            } catch {
+                try? await client.query("DROP SCHEMA \(unescaped: schema) CASCADE", logger: logger)
+                throw error
+            }
+            try await client.query("DROP SCHEMA \(unescaped: schema) CASCADE", logger: logger)
+        }
+    }
+
+    /// 20 merchants with 2,500 orders, events, idempotency keys and outbox rows each (50,000 of each).
+    static func fill(_ client: PostgresClient, logger: Logger) async throws {
+        try await client.query("INSERT INTO merchants (id, name) SELECT gen_random_uuid(), 'm' || n FROM generate_series(1, 20) n", logger: logger)
+        try await client.query("""
+            INSERT INTO orders (id, merchant_id, amount, currency, payment_method, status)
+            SELECT gen_random_uuid(), m.id, 100, 'usd', 'pm_card_ok', (ARRAY['pending','succeeded','failed'])[1 + n % 3]
+            FROM merchants m, generate_series(1, 2500) n
+            """, logger: logger)
+        try await client.query("""
+            INSERT INTO events (id, merchant_id, order_id, type, data)
+            SELECT gen_random_uuid(), merchant_id, id, 'order.created', '{}' FROM orders
+            """, logger: logger)
+        try await client.query("""
+            INSERT INTO idempotency_keys (merchant_id, key, request_method, request_path, request_hash, response_status)
+            SELECT merchant_id, 'k-' || row_number() OVER (PARTITION BY merchant_id), 'POST', '/v1/orders', '\\x00', 201 FROM orders
+            """, logger: logger)
+        try await client.query("""
+            INSERT INTO outbox (event_id, topic, key, payload, shard, published_at)
+            SELECT id, 'orders.v1', order_id::text, '{}', (random() * 15)::int, CASE WHEN random() < 0.98 THEN now() END FROM events
+            """, logger: logger)
+        try await client.query("ANALYZE", logger: logger)
+    }
+
+    static func someMerchant(_ client: PostgresClient, logger: Logger) async throws -> UUID {
+        for try await id in try await client.query("SELECT id FROM merchants LIMIT 1", logger: logger).decode(UUID.self) { return id }
+        throw CancellationError()
+    }
+
+    /// Every "Node Type" in the query's JSON plan.
+    static func planNodes(_ query: PostgresQuery, client: PostgresClient, logger: Logger) async throws -> [String] {
+        let explain = PostgresQuery(unsafeSQL: "EXPLAIN (FORMAT JSON) " + query.sql, binds: query.binds)
+        var text = ""
+        for try await line in try await client.query(explain, logger: logger).decode(String.self) { text += line }
+        var nodes: [String] = []
+        func walk(_ value: Any) {
+            if let object = value as? [String: Any] {
+                if let type = object["Node Type"] as? String { nodes.append(type) }
+                object.values.forEach(walk)
+            } else if let array = value as? [Any] {
+                array.forEach(walk)
+            }
+        }
+        walk(try JSONSerialization.jsonObject(with: Data(text.utf8)))
+        return nodes
+    }
+}
