@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import PostgresNIO
+import ServiceLifecycle
 import SettleRedis
 import SettleStorage
 
@@ -9,12 +10,15 @@ import SettleStorage
 enum OrderAPIApplication {
     struct Built {
         var router: Router<APIRequestContext>
-        /// The group-commit service; it must run for `POST /v1/orders` to complete.
-        var ingest: OrderIngest
+        /// The services the routes need running: group commit (`POST /v1/orders` completes only
+        /// while it runs) and the sweeper of expired idempotency keys.
+        var services: [any Service]
         var routes: RouteTable
     }
 
-    static func buildRouter(postgres: PostgresClient, redis: RedisClient?, settings: APISettings, logger: Logger) -> Built {
+    /// - Parameter claims: the client for idempotency claims, which may commit asynchronously
+    ///   (see `IdempotencyStore`); `postgres` when nil.
+    static func buildRouter(postgres: PostgresClient, claims: PostgresClient? = nil, redis: RedisClient?, settings: APISettings, logger: Logger) -> Built {
         let router = Router(context: APIRequestContext.self)
         router.add(middleware: ProblemMiddleware())
         router.add(middleware: MetricsMiddleware())
@@ -24,12 +28,11 @@ enum OrderAPIApplication {
         }
 
         let ingest = OrderIngest(writer: OrderBatchWriter(client: postgres, logger: logger), settings: settings.ingest, logger: logger)
+        let keys = IdempotencyStore(client: claims ?? postgres, logger: logger, lockTimeout: settings.idempotencyLockTimeout)
         let orders = OrderController(
             ingest: ingest,
             orders: OrderStore(client: postgres, logger: logger),
-            idempotency: IdempotentRequest(
-                store: IdempotencyStore(client: postgres, logger: logger, lockTimeout: settings.idempotencyLockTimeout),
-                logger: logger),
+            idempotency: IdempotentRequest(store: keys, logger: logger),
             cache: OrderCache(redis: redis, lifetime: settings.cacheLifetime, logger: logger)
         )
         let events = EventController(events: EventStore(client: postgres, logger: logger))
@@ -40,6 +43,7 @@ enum OrderAPIApplication {
                 redis: redis, rate: settings.rateLimit, burst: settings.rateLimitBurst, failOpen: settings.rateLimitFailOpen)))
         orders.addRoutes(to: v1, prefix: "/v1", table: table)
         events.addRoutes(to: v1, prefix: "/v1", table: table)
-        return Built(router: router, ingest: ingest, routes: table)
+        let sweeper = IdempotencyKeySweeper(store: keys, interval: .seconds(600), logger: logger)
+        return Built(router: router, services: [ingest, sweeper], routes: table)
     }
 }

@@ -1,5 +1,7 @@
+import PostgresNIO
 import SettleDomain
 import SettleRuntime
+import SettleStorage
 
 /// `settle-api`: the merchants' HTTP API (DESIGN.md "HTTP API v1").
 @main
@@ -13,8 +15,13 @@ struct OrderAPIMain {
             valueBuckets: [OrderIngest.batchSizeMetric: SettleMetrics.sizeBuckets]
         ).run(context: APIRequestContext.self) { context in
             let settings = try APISettings(environment: context.environment)
-            let built = OrderAPIApplication.buildRouter(postgres: context.postgres, redis: context.redis, settings: settings, logger: context.logger)
-            return (built.router, [built.ingest])
+            let claims = PostgresClient(
+                configuration: try DatabaseConfiguration.make(url: context.settings.databaseURL, applicationName: "settle-api-claims", synchronousCommit: false),
+                backgroundLogger: ServiceHost.quiet(context.logger)
+            )
+            let built = OrderAPIApplication.buildRouter(postgres: context.postgres, claims: claims, redis: context.redis,
+                                                        settings: settings, logger: context.logger)
+            return (built.router, [claims] + built.services)
         }
     }
 }

@@ -103,7 +103,7 @@ public struct ServiceHost: Sendable {
     }
 
     /// postgres-nio logs every failed connection attempt at info; only warnings reach our logs.
-    static func quiet(_ logger: Logger) -> Logger {
+    public static func quiet(_ logger: Logger) -> Logger {
         var quiet = logger
         quiet.logLevel = .warning
         return quiet

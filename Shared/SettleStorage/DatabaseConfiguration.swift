@@ -3,7 +3,9 @@ import PostgresNIO
 
 /// Turns a `postgres://user:password@host:port/database` URL into postgres-nio's configuration.
 public enum DatabaseConfiguration {
-    public static func make(url: URL, applicationName: String) throws -> PostgresClient.Configuration {
+    /// - Parameter synchronousCommit: `false` only for writes whose loss in a crash is harmless
+    ///   (see `IdempotencyStore`); everything else commits durably (contract clause 1).
+    public static func make(url: URL, applicationName: String, synchronousCommit: Bool = true) throws -> PostgresClient.Configuration {
         guard let host = url.host else { throw DatabaseURLError(url: url) }
         var configuration = PostgresClient.Configuration(
             host: host,
@@ -15,7 +17,9 @@ public enum DatabaseConfiguration {
         )
         configuration.options.connectTimeout = .seconds(3)
         // Contract clause 1: an answered 201 is durable, whatever the server's default.
-        configuration.options.additionalStartupParameters = [("application_name", applicationName), ("synchronous_commit", "on")]
+        configuration.options.additionalStartupParameters = [
+            ("application_name", applicationName), ("synchronous_commit", synchronousCommit ? "on" : "off"),
+        ]
         return configuration
     }
 

@@ -5,6 +5,11 @@ import PostgresNIO
 /// `Idempotency-Key` bookkeeping (DESIGN.md contract clause 4): a key is claimed before the
 /// request runs, completed with the answer in the request's own transaction, and released if
 /// the request failed before anything was committed.
+///
+/// Claims and releases may run on a client with `synchronous_commit=off`, so a claim costs no
+/// fsync of its own. Losing one in a crash is harmless: the request's own transaction updates
+/// the claim row and commits durably, which flushes the WAL up to and including the claim; if
+/// the claim was lost, that transaction created nothing, and the client's retry claims again.
 public struct IdempotencyStore: Sendable {
     let client: PostgresClient
     let logger: Logger

@@ -48,7 +48,7 @@ struct APIHarness: Sendable {
         let app = Application(
             router: built.router,
             configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            services: [postgres, redisClient, built.ingest],
+            services: [postgres, redisClient] + built.services,
             logger: logger
         )
         let routes = built.routes

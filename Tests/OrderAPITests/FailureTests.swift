@@ -96,7 +96,7 @@ struct FailureTests {
             let ingest = OrderIngest(writer: OrderBatchWriter(client: api.database, logger: APIHarness.logger),
                                      settings: .init(maxBatch: 50, maxWait: .milliseconds(200), concurrency: 1, commitDeadline: .seconds(10)),
                                      logger: APIHarness.logger)
-            try await withThrowingTaskGroup(of: Void.self) { group in
+            await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await ingest.run() }
                 let results = await withTaskGroup(of: (Int, Bool).self) { submissions in
                     for index in 0..<10 {
