@@ -122,7 +122,12 @@ let package = Package(
         ),
         .executableTarget(
             name: "OutboxRelay",
-            dependencies: ["SettleRuntime", "SettleStorage", "SettleKafka", "SettleDomain"],
+            dependencies: [
+                "SettleRuntime", "SettleStorage", "SettleKafka", "SettleDomain",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             path: "Services/OutboxRelay",
             swiftSettings: strictSettings
         ),
@@ -154,6 +159,8 @@ let package = Package(
             name: "SettleTestSupport",
             dependencies: [
                 "SettleRuntime", "SettleKafka", "SettleRedis", "SettleStorage",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -194,6 +201,15 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ],
             path: "Tests/OrderAPITests",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "OutboxRelayTests",
+            dependencies: [
+                "SettleTestSupport", "SettleKafka", "SettleStorage", "SettleDomain",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            path: "Tests/OutboxRelayTests",
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -5,27 +5,35 @@ import SettleDomain
 /// A Settle service `settle up` runs on the local stack: the executable beside `settle`,
 /// started in a session of its own with the stack's settings, tracked by a PID file.
 struct LocalService {
+    /// The instance's name: its PID file and log are named after it.
     var name: String
+    var executable: String
     var portVariable: String
     var portOffset: Int
-    /// The `stack.env` variable that says where it answers.
-    var urlVariable: String
+    /// The `stack.env` variable that says where it answers, if any.
+    var urlVariable: String?
 
     /// The services of the local stack, in start order (`settle down` stops them in reverse).
     static let all = [
-        LocalService(name: "settle-api", portVariable: "SETTLE_API_PORT", portOffset: ServicePorts.api, urlVariable: "SETTLE_API_URL"),
+        LocalService(name: "settle-api", executable: "settle-api", portVariable: "SETTLE_API_PORT", portOffset: ServicePorts.api,
+                     urlVariable: "SETTLE_API_URL"),
+        // Two relays share the outbox's shards; kill one and the other takes them over.
+        LocalService(name: "settle-relay-1", executable: "settle-relay", portVariable: "SETTLE_RELAY_PORT", portOffset: ServicePorts.relay,
+                     urlVariable: nil),
+        LocalService(name: "settle-relay-2", executable: "settle-relay", portVariable: "SETTLE_RELAY_PORT", portOffset: ServicePorts.secondRelay,
+                     urlVariable: nil),
     ]
 
     func port(_ layout: StackLayout) -> Int { layout.portBase + portOffset }
     func url(_ layout: StackLayout) -> String { "http://127.0.0.1:\(port(layout))" }
     func pidFile(_ layout: StackLayout) -> URL { layout.run.appendingPathComponent("\(name).pid") }
-    func pid(_ layout: StackLayout) -> Int32? { LocalProcess.livePID(from: pidFile(layout), expecting: name) }
+    func pid(_ layout: StackLayout) -> Int32? { LocalProcess.livePID(from: pidFile(layout), expecting: executable) }
 
     /// Starts the service unless it runs already, then waits until it answers `/healthz`.
     func start(_ layout: StackLayout, environment: [String: String]) async throws {
         if pid(layout) != nil { return }
         let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-            .deletingLastPathComponent().appendingPathComponent(name).path
+            .deletingLastPathComponent().appendingPathComponent(self.executable).path
         guard FileManager.default.isExecutableFile(atPath: executable) else {
             throw LocalProcess.Failure(description: "\(executable) is missing: build it with `swift build`")
         }

@@ -35,7 +35,7 @@ struct UpCommand: AsyncParsableCommand {
             ("KAFKA_BROKERS", broker),
             ("SETTLE_BROKER_ADMIN_URL", layout.brokerAdminURL),
             ("SETTLE_PORT_BASE", "\(layout.portBase)"),
-        ] + LocalService.all.map { ($0.urlVariable, $0.url(layout)) }
+        ] + LocalService.all.compactMap { service in service.urlVariable.map { ($0, service.url(layout)) } }
         let text = "# Written by `settle up`; every settle command and test reads it.\n"
             + values.map { "\($0.0)=\($0.1)" }.joined(separator: "\n") + "\n"
         try text.write(to: layout.stackEnv, atomically: true, encoding: .utf8)
@@ -54,7 +54,7 @@ struct UpCommand: AsyncParsableCommand {
           Redis        \(layout.redisURL)
           Kafka        \(broker)   (development broker: librdkafka's in-memory mock cluster)
           broker admin \(layout.brokerAdminURL)
-        \(LocalService.all.map { "  \($0.name.padding(toLength: 12, withPad: " ", startingAt: 0)) \($0.url(layout))" }.joined(separator: "\n"))
+        \(LocalService.all.map { "  \($0.name.padding(toLength: 14, withPad: " ", startingAt: 0)) \($0.url(layout))" }.joined(separator: "\n"))
           settings     \(layout.stackEnv.path)
           logs         \(layout.logs.path)/
         """)

@@ -7,6 +7,7 @@ public enum ServicePorts {
     public static let processor = 81
     public static let sink = 82
     public static let relay = 83
+    public static let secondRelay = 84
     public static let worker = 85
     public static let dispatcher = 86
     public static let brokerAdmin = 92

@@ -13,7 +13,8 @@ final class KafkaClientContext: Sendable {
     let consumer: KafkaConsumerState?
     let drainTimeout: Duration
     private let nextID = Atomic<UInt>(1)
-    private let pending = Mutex<[UInt: CheckedContinuation<KafkaDeliveryReport, any Error>]>([:])
+    /// What to do with each record's delivery report, by the id passed to librdkafka as opaque.
+    private let pending = Mutex<[UInt: @Sendable (Result<KafkaDeliveryReport, KafkaError>) -> Void]>([:])
 
     init(logger: Logger, consumer: KafkaConsumerState? = nil, drainTimeout: Duration = .seconds(10)) {
         self.logger = logger
@@ -28,14 +29,19 @@ final class KafkaClientContext: Sendable {
     }
 
     func register(_ continuation: CheckedContinuation<KafkaDeliveryReport, any Error>) -> UInt {
+        register { continuation.resume(with: $0.mapError { $0 as any Error }) }
+    }
+
+    /// Registers a handler of one delivery report; it runs exactly once.
+    func register(_ handler: @escaping @Sendable (Result<KafkaDeliveryReport, KafkaError>) -> Void) -> UInt {
         let id = nextID.wrappingAdd(1, ordering: .relaxed).oldValue
-        pending.withLock { $0[id] = continuation }
+        pending.withLock { $0[id] = handler }
         return id
     }
 
     func complete(_ id: UInt, _ result: Result<KafkaDeliveryReport, KafkaError>) {
-        let continuation = pending.withLock { $0.removeValue(forKey: id) }
-        continuation?.resume(with: result.mapError { $0 as any Error })
+        let handler = pending.withLock { $0.removeValue(forKey: id) }
+        handler?(result)
     }
 
     func failAll(_ error: KafkaError) {
@@ -43,7 +49,7 @@ final class KafkaClientContext: Sendable {
             defer { pending = [:] }
             return pending
         }
-        for continuation in all.values { continuation.resume(throwing: error) }
+        for handler in all.values { handler(.failure(error)) }
     }
 
     /// Routes librdkafka's log lines into swift-log instead of raw stderr.

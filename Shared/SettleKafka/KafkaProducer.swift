@@ -83,6 +83,26 @@ public final class KafkaProducer: Service, Sendable {
         }
     }
 
+    /// Publishes records in the order given and returns once every one was acknowledged or
+    /// failed; librdkafka keeps that order within each partition, so records of one key reach
+    /// the broker in array order (the idempotent producer keeps it through retries).
+    /// - Returns: each record's delivery report or error, in the order given.
+    public func sendAll(_ messages: [KafkaProducerMessage]) async -> [Result<KafkaDeliveryReport, KafkaError>] {
+        if messages.isEmpty { return [] }
+        let batch = DeliveryBatch(count: messages.count)
+        return await withCheckedContinuation { continuation in
+            batch.whenComplete { continuation.resume(returning: $0) }
+            // All enqueued under one lock, in order, before any other send can interleave.
+            state.withLock { lifecycle in
+                for (index, message) in messages.enumerated() {
+                    let id = context.register { batch.record(index, $0) }
+                    let refused: KafkaError? = lifecycle == .open ? produce(message, id: id) : .shutDown
+                    if let refused { context.complete(id, .failure(refused)) }
+                }
+            }
+        }
+    }
+
     private func enqueue(_ message: KafkaProducerMessage, id: UInt) -> KafkaError? {
         state.withLock { lifecycle -> KafkaError? in
             guard lifecycle == .open else { return .shutDown }
@@ -220,5 +240,34 @@ private final class FlushRequests: Sendable {
             return queue
         }
         for request in all { request.continuation.resume(returning: RD_KAFKA_RESP_ERR__DESTROY) }
+    }
+}
+
+/// The delivery reports of one `sendAll`, collected until the last one arrives.
+private final class DeliveryBatch: Sendable {
+    private struct State {
+        var results: [Result<KafkaDeliveryReport, KafkaError>?]
+        var remaining: Int
+        var onComplete: (@Sendable ([Result<KafkaDeliveryReport, KafkaError>]) -> Void)?
+    }
+
+    private let state: Mutex<State>
+
+    init(count: Int) {
+        state = Mutex(State(results: Array(repeating: nil, count: count), remaining: count, onComplete: nil))
+    }
+
+    func whenComplete(_ handler: @escaping @Sendable ([Result<KafkaDeliveryReport, KafkaError>]) -> Void) {
+        state.withLock { $0.onComplete = handler }
+    }
+
+    func record(_ index: Int, _ result: Result<KafkaDeliveryReport, KafkaError>) {
+        let finished = state.withLock { state -> (handler: @Sendable ([Result<KafkaDeliveryReport, KafkaError>]) -> Void, results: [Result<KafkaDeliveryReport, KafkaError>])? in
+            state.results[index] = result
+            state.remaining -= 1
+            guard state.remaining == 0, let handler = state.onComplete else { return nil }
+            return (handler, state.results.map { $0! })
+        }
+        finished.map { $0.handler($0.results) }
     }
 }

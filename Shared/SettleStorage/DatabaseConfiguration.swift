@@ -25,7 +25,7 @@ public enum DatabaseConfiguration {
 
     /// A single-connection configuration for the same URL, for start-up probes that must
     /// report why a connection failed (the pool retries quietly instead).
-    public static func connection(url: URL) throws -> PostgresConnection.Configuration {
+    public static func connection(url: URL, applicationName: String? = nil) throws -> PostgresConnection.Configuration {
         guard let host = url.host else { throw DatabaseURLError(url: url) }
         var configuration = PostgresConnection.Configuration(
             host: host,
@@ -36,6 +36,9 @@ public enum DatabaseConfiguration {
             tls: .disable
         )
         configuration.options.connectTimeout = .seconds(3)
+        if let applicationName {
+            configuration.options.additionalStartupParameters = [("application_name", applicationName), ("synchronous_commit", "on")]
+        }
         return configuration
     }
 

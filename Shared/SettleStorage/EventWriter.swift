@@ -27,13 +27,19 @@ enum EventWriter {
 struct OutboxHeaders: Encodable {
     var eventID: String
     var eventType: String
+    /// W3C trace context: the trace the event starts (requests do not carry one in yet).
+    var traceparent: String
 
     init(event: Event) {
         eventID = event.id.lowercased
         eventType = event.type.rawValue
+        var generator = SystemRandomNumberGenerator()
+        let traceID = (0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let spanID = (0..<8).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        traceparent = "00-\(Hex.encode(traceID))-\(Hex.encode(spanID))-01"
     }
 
     enum CodingKeys: String, CodingKey {
-        case eventID = "event-id", eventType = "event-type"
+        case eventID = "event-id", eventType = "event-type", traceparent
     }
 }

@@ -12,7 +12,12 @@ import Testing
 struct OrderCreationTests {
     @Test("An order, its event and its outbox row commit together; GET, list and events show it")
     func createAndRead() async throws {
-        try await APIHarness.run { api in
+        // A database of its own: the stack's relays would publish (and delete) the outbox row.
+        try await TestDatabase.with { _, url in try await Self.createAndRead(databaseURL: url) }
+    }
+
+    static func createAndRead(databaseURL: URL) async throws {
+        try await APIHarness.run(databaseURL: databaseURL) { api in
             let merchant = try await api.merchant()
             let response = try await api.request(.post, "/v1/orders", as: merchant,
                                                  body: #"{"amount":1299,"currency":"EUR","payment_method":"pm_card_ok","description":"Two books","metadata":{"cart":"42"}}"#)

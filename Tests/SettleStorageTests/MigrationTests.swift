@@ -49,46 +49,16 @@ struct MigrationTests {
             -- a comment; with a semicolon
             CREATE TABLE a (x text DEFAULT 'a;b'); -- trailing
             CREATE INDEX i ON a (x);
+            CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                PERFORM pg_notify('c', ''); -- inside the body
+                RETURN NULL;
+            END;
+            $$;
             """)
-        #expect(statements == ["CREATE TABLE a (x text DEFAULT 'a;b')", "CREATE INDEX i ON a (x)"])
-    }
-}
-
-/// A database of the test's own on the stack's PostgreSQL server, dropped afterwards.
-enum TestDatabase {
-    static func with(_ body: (PostgresClient, URL) async throws -> Void) async throws {
-        let logger = MigrationTests.logger
-        let base = TestStack.shared.databaseURL
-        let name = UniqueName.make("settle_test").replacingOccurrences(of: "-", with: "_")
-        try await run(on: base) { admin in
-            try await admin.query("CREATE DATABASE \(unescaped: name)", logger: logger)
-        }
-        var components = URLComponents(url: base, resolvingAgainstBaseURL: false)!
-        components.path = "/\(name)"
-        let url = components.url!
-        do {
-            try await run(on: url) { client in try await body(client, url) }
-        } catch {
-            try? await run(on: base) { admin in try await admin.query("DROP DATABASE \(unescaped: name) WITH (FORCE)", logger: logger) }
-            throw error
-        }
-        try await run(on: base) { admin in try await admin.query("DROP DATABASE \(unescaped: name) WITH (FORCE)", logger: logger) }
-    }
-
-    static func run(on url: URL, _ body: (PostgresClient) async throws -> Void) async throws {
-        let client = PostgresClient(configuration: try DatabaseConfiguration.make(url: url, applicationName: "settle-tests"),
-                                    backgroundLogger: MigrationTests.logger)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await client.run() }
-            defer { group.cancelAll() }
-            try await body(client)
-        }
-    }
-
-    static func tables(_ client: PostgresClient) async throws -> Set<String> {
-        var names: Set<String> = []
-        let rows = try await client.query("SELECT tablename FROM pg_tables WHERE schemaname = 'public'", logger: MigrationTests.logger)
-        for try await name in rows.decode(String.self) { names.insert(name) }
-        return names
+        #expect(statements.count == 3)
+        #expect(Array(statements.prefix(2)) == ["CREATE TABLE a (x text DEFAULT 'a;b')", "CREATE INDEX i ON a (x)"])
+        #expect(statements.last?.hasPrefix("CREATE FUNCTION f()") == true)
+        #expect(statements.last?.hasSuffix("END;\n$$") == true)
     }
 }

@@ -1,0 +1,15 @@
+import SettleRuntime
+
+/// The relay's own settings (README "Configuration").
+struct RelaySettings: Sendable {
+    var batchSize: Int
+    /// The fallback poll when no notification arrives (lost notifications, reconnects).
+    var pollInterval: Duration
+    var listen: Bool
+
+    init(environment: EnvironmentReader) throws(ConfigurationError) {
+        batchSize = try environment.integer("SETTLE_RELAY_BATCH", default: 500, in: 1...10_000)
+        pollInterval = try environment.milliseconds("SETTLE_RELAY_POLL_MS", default: .milliseconds(500))
+        listen = try environment.bool("SETTLE_RELAY_LISTEN", default: true)
+    }
+}

@@ -1,0 +1,88 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// The relay's side of the outbox, on one connection the relay holds: the advisory locks that
+/// make it a shard's only publisher live in that connection's session, and every read and
+/// delete goes through it too, so a relay whose session ended (and whose locks another relay
+/// may now hold) cannot delete anything any more.
+public struct OutboxStore: Sendable {
+    /// Rows are sharded by `hashtext(key) & 15` (migration 0003).
+    public static let shardCount = 16
+    /// The first key of the advisory locks, so they cannot collide with other locks (the
+    /// migrator's use another).
+    static let lockNamespace: Int32 = 0x5E77_0B0C
+
+    let connection: PostgresConnection
+    let logger: Logger
+
+    public init(connection: PostgresConnection, logger: Logger) {
+        self.connection = connection
+        self.logger = logger
+    }
+
+    /// Takes the shard if no other session holds it.
+    public func tryLock(shard: Int) async throws -> Bool {
+        let rows = try await connection.query("SELECT pg_try_advisory_lock(\(Self.lockNamespace), \(Int32(shard)))", logger: logger)
+        for try await locked in rows.decode(Bool.self) { return locked }
+        return false
+    }
+
+    public func unlock(shard: Int) async throws {
+        try await connection.query("SELECT pg_advisory_unlock(\(Self.lockNamespace), \(Int32(shard)))", logger: logger)
+    }
+
+    /// How many relays are connected (each holds one session named `applicationName`).
+    public func liveRelays(applicationName: String) async throws -> Int {
+        let rows = try await connection.query(
+            "SELECT count(*)::int FROM pg_stat_activity WHERE application_name = \(applicationName) AND datname = current_database()",
+            logger: logger)
+        for try await count in rows.decode(Int.self) { return count }
+        return 1
+    }
+
+    /// The shard's oldest rows, in id order (which, per key, is commit order: every transaction
+    /// writing an order's event locks the order's row first).
+    public func pending(shard: Int, limit: Int) async throws -> [OutboxRow] {
+        let rows = try await connection.query(Self.pendingQuery(shard: shard, limit: limit), logger: logger)
+        var result: [OutboxRow] = []
+        for try await (id, eventID, topic, key, payload, headers, createdAt)
+            in rows.decode((Int64, UUID, String, String, String, String, Date).self) {
+            let decoded = (try? JSONDecoder().decode([String: String].self, from: Data(headers.utf8))) ?? [:]
+            result.append(OutboxRow(id: id, eventID: eventID, topic: topic, key: key, payload: payload, headers: decoded, createdAt: createdAt))
+        }
+        return result
+    }
+
+    /// The shard scan; public so a test can check its plan is an index scan.
+    public static func pendingQuery(shard: Int, limit: Int) -> PostgresQuery {
+        """
+        SELECT id, event_id, topic, key, payload::text, headers::text, created_at
+        FROM outbox WHERE shard = \(Int16(shard)) ORDER BY id LIMIT \(limit)
+        """
+    }
+
+    /// Removes rows whose messages the broker acknowledged.
+    public func delete(ids: [Int64]) async throws {
+        try await connection.query("DELETE FROM outbox WHERE id = ANY(\(ids))", logger: logger)
+    }
+
+    /// Rows waiting and the age of the oldest, for the backlog metrics.
+    public func backlog() async throws -> (rows: Int, oldestAge: Double) {
+        let rows = try await connection.query(
+            "SELECT count(*)::int, coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 FROM outbox", logger: logger)
+        for try await (count, age) in rows.decode((Int, Double).self) { return (count, age) }
+        return (0, 0)
+    }
+}
+
+/// An outbox row: one event's Kafka message.
+public struct OutboxRow: Sendable {
+    public var id: Int64
+    public var eventID: UUID
+    public var topic: String
+    public var key: String
+    public var payload: String
+    public var headers: [String: String]
+    public var createdAt: Date
+}
