@@ -21,7 +21,9 @@ final class Doorbell: Sendable {
     func wait(upTo timeout: Duration) async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                try? await Task.sleep(for: timeout)
+                // Cancelled once the wait is over: then it must not ring, or the next wait
+                // would return at once and the relay would spin.
+                guard (try? await Task.sleep(for: timeout)) != nil else { return }
                 self.ring()
             }
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
