@@ -102,9 +102,14 @@ final class OutboxRelay: Service, Sendable {
                 owned = try await rebalance(store, owned: owned)
                 planned = .now
             }
-            var sent = 0
-            for shard in owned.sorted() where !isStopping {
-                sent += try await publishBatch(shard: shard, store: store)
+            // The shards' batches go out together, so a row waits for one broker round trip,
+            // not one per shard; each shard still has one batch at a time, in id order.
+            let shards = owned
+            let sent = try await withThrowingTaskGroup(of: Int.self) { group in
+                for shard in shards.sorted() {
+                    group.addTask { try await self.publishBatch(shard: shard, store: store) }
+                }
+                return try await group.reduce(0, +)
             }
             if sent == 0 { await doorbell.wait(upTo: settings.pollInterval) }
         }

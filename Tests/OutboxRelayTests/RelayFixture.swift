@@ -42,7 +42,7 @@ struct RelayFixture: Sendable {
         environment["DATABASE_URL"] = databaseURL.absoluteString
         environment["KAFKA_BROKERS"] = broker.bootstrapServers
         environment["SETTLE_RELAY_PORT"] = String(try FreePort.make())
-        environment["SETTLE_LOG_LEVEL"] = "warning"
+        environment["SETTLE_LOG_LEVEL"] = "error"
         environment["SETTLE_RELAY_POLL_MS"] = "200"
         for (key, value) in extra { environment[key] = value }
         return try ChildProcess(TestStack.executable("settle-relay"), [], environment: environment)
