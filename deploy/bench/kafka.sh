@@ -33,6 +33,8 @@ out=$($settle bench-kafka --messages "$messages" --size 1024 --partitions 12)
 echo "$out"
 settle_produce=$(echo "$out" | sed -n 's/settle_producer_msgs_per_s=//p')
 settle_consume=$(echo "$out" | sed -n 's/settle_consumer_msgs_per_s=//p')
+settle_batch=$(echo "$out" | sed -n 's/settle_producer_batch_msgs_per_s=//p')
 printf '%-10s %15s %15s %8s\n' "" "settle msg/s" "kcat msg/s" "ratio"
 printf '%-10s %15s %15s %8s\n' produce "$settle_produce" "$kcat_produce" "$(python3 -c "print(round($settle_produce / $kcat_produce, 2))")"
+printf '%-10s %15s %15s %8s\n' "produce (sendAll)" "$settle_batch" "$kcat_produce" "$(python3 -c "print(round($settle_batch / $kcat_produce, 2))")"
 printf '%-10s %15s %15s %8s\n' consume "$settle_consume" "$kcat_consume" "$(python3 -c "print(round($settle_consume / $kcat_consume, 2))")"
