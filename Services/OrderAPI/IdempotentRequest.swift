@@ -23,18 +23,18 @@ struct IdempotentRequest: Sendable {
         }
         switch outcome {
         case .replay(let status, let body):
-            Self.count("replayed")
+            Self.replayedCount.increment()
             return JSONResponse.make(HTTPResponse.Status(code: status), body, headers: [IdempotencyKeyHeader.replayed: "true"])
         case .inFlight:
-            Self.count("in_use")
+            Self.inUseCount.increment()
             throw Self.inUse
         case .mismatch:
-            Self.count("reused")
+            Self.reusedCount.increment()
             throw APIProblem(.unprocessableContent, code: "idempotency_key_reused",
                              detail: "Keys for idempotent requests can only be used with the same parameters they were first used with.",
                              param: "Idempotency-Key")
         case .claimed(let claim):
-            Self.count("new")
+            Self.claimedCount.increment()
             do {
                 return try await operation(claim)
             } catch is IdempotencyClaimLost {
@@ -56,7 +56,11 @@ struct IdempotentRequest: Sendable {
                                   detail: "A request with this Idempotency-Key is still being processed; retry later.",
                                   param: "Idempotency-Key", headers: [.retryAfter: "1"])
 
-    private static func count(_ outcome: String) {
-        Counter(label: "settle_api_idempotency_requests_total", dimensions: [("outcome", outcome)]).increment()
+    private static func outcomes(_ outcome: String) -> Counter {
+        Counter(label: "settle_api_idempotency_requests_total", dimensions: [("outcome", outcome)])
     }
+    private static let claimedCount = outcomes("new")
+    private static let replayedCount = outcomes("replayed")
+    private static let inUseCount = outcomes("in_use")
+    private static let reusedCount = outcomes("reused")
 }

@@ -26,6 +26,13 @@ struct OrderCache: Sendable {
         return 1
         """)
 
+    private static func requests(_ result: String) -> Counter {
+        Counter(label: "settle_api_cache_requests_total", dimensions: [("result", result)])
+    }
+    private static let hits = requests("hit")
+    private static let misses = requests("miss")
+    private static let errors = requests("error")
+
     static func key(merchant: UUID, order: UUID) -> String {
         "settle:order:\(merchant.lowercased):\(order.lowercased)"
     }
@@ -36,13 +43,13 @@ struct OrderCache: Sendable {
         do {
             guard let value = try await redis.get(Self.key(merchant: merchant, order: order)),
                   let separator = value.firstIndex(of: UInt8(ascii: "|")) else {
-                Counter(label: "settle_api_cache_requests_total", dimensions: [("result", "miss")]).increment()
+                Self.misses.increment()
                 return nil
             }
-            Counter(label: "settle_api_cache_requests_total", dimensions: [("result", "hit")]).increment()
+            Self.hits.increment()
             return Array(value[(separator + 1)...])
         } catch {
-            Counter(label: "settle_api_cache_requests_total", dimensions: [("result", "error")]).increment()
+            Self.errors.increment()
             return nil
         }
     }

@@ -23,6 +23,14 @@ struct RateLimiter: Sendable {
     /// When Redis cannot be asked: allow (and count it) or refuse.
     let failOpen: Bool
 
+    private static func decisions(_ decision: String) -> Counter {
+        Counter(label: "settle_api_rate_limit_decisions_total", dimensions: [("decision", decision)])
+    }
+    private static let allowed = decisions("allowed")
+    private static let limited = decisions("limited")
+    private static let failedOpen = decisions("fail_open")
+    private static let failedClosed = decisions("fail_closed")
+
     static let script = RedisScript("""
         local now_parts = redis.call('TIME')
         local now = tonumber(now_parts[1]) * 1000000 + tonumber(now_parts[2])
@@ -50,10 +58,10 @@ struct RateLimiter: Sendable {
             let decision = Decision(allowed: values[0] == 1, limit: burst, remaining: Int(values[1]),
                                     resetSeconds: Int((values[2] + 999_999) / 1_000_000),
                                     retryAfterSeconds: max(1, Int((values[3] + 999_999) / 1_000_000)))
-            Counter(label: "settle_api_rate_limit_decisions_total", dimensions: [("decision", decision.allowed ? "allowed" : "limited")]).increment()
+            (decision.allowed ? Self.allowed : Self.limited).increment()
             return decision
         } catch {
-            Counter(label: "settle_api_rate_limit_decisions_total", dimensions: [("decision", failOpen ? "fail_open" : "fail_closed")]).increment()
+            (failOpen ? Self.failedOpen : Self.failedClosed).increment()
             return nil
         }
     }

@@ -3,16 +3,14 @@ import SettleRuntime
 
 /// Starting, finding and stopping the local stack's processes, always by PID.
 enum LocalProcess {
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
-    }
+    typealias Failure = ProcessSpawner.Failure
 
     /// Runs a command to completion; its output goes to `log`, or is captured and returned.
     @discardableResult
     static func run(_ executable: String, _ arguments: [String], log: URL? = nil, allowFailure: Bool = false) throws -> String {
         let capture = log == nil ? FileManager.default.temporaryDirectory.appendingPathComponent("settle-\(UUID().uuidString).out") : nil
         let output = capture ?? log!
-        let status = try spawn(executable, arguments, output: output)
+        let status = try ProcessSpawner.run(executable, arguments, output: output)
         let captured = capture.flatMap { try? String(contentsOf: $0, encoding: .utf8) } ?? ""
         if let capture { try? FileManager.default.removeItem(at: capture) }
         if status != 0 && !allowFailure {
@@ -26,19 +24,7 @@ enum LocalProcess {
     /// returns its PID (setsid execs the program in place).
     @discardableResult
     static func spawnDetached(_ executable: String, _ arguments: [String], log: URL, environment: [String: String]? = nil) throws -> Int32 {
-        do {
-            return try ProcessSpawner.start("/usr/bin/setsid", [executable] + arguments, output: log, environment: environment)
-        } catch let failure as ProcessSpawner.Failure {
-            throw Failure(description: failure.description)
-        }
-    }
-
-    private static func spawn(_ executable: String, _ arguments: [String], output: URL) throws -> Int32 {
-        do {
-            return try ProcessSpawner.run(executable, arguments, output: output)
-        } catch let failure as ProcessSpawner.Failure {
-            throw Failure(description: failure.description)
-        }
+        try ProcessSpawner.start("/usr/bin/setsid", [executable] + arguments, output: log, environment: environment)
     }
 
     static func appendHandle(_ url: URL) throws -> FileHandle {

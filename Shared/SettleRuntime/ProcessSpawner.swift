@@ -7,6 +7,10 @@ import Foundation
 public enum ProcessSpawner {
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
+
+        public init(description: String) {
+            self.description = description
+        }
     }
 
     /// Runs `executable` to its end with stdin from /dev/null and stdout/stderr appended to

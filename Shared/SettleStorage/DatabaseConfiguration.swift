@@ -6,40 +6,49 @@ public enum DatabaseConfiguration {
     /// - Parameter synchronousCommit: `false` only for writes whose loss in a crash is harmless
     ///   (see `IdempotencyStore`); everything else commits durably (contract clause 1).
     public static func make(url: URL, applicationName: String, synchronousCommit: Bool = true) throws -> PostgresClient.Configuration {
-        guard let host = url.host else { throw DatabaseURLError(url: url) }
-        var configuration = PostgresClient.Configuration(
-            host: host,
-            port: url.port ?? 5432,
-            username: url.user ?? "postgres",
-            password: url.password,
-            database: url.path.count > 1 ? String(url.path.dropFirst()) : nil,
-            tls: .disable
-        )
+        let target = try Target(url: url)
+        var configuration = PostgresClient.Configuration(host: target.host, port: target.port, username: target.username,
+                                                         password: target.password, database: target.database, tls: .disable)
         configuration.options.connectTimeout = .seconds(3)
-        // Contract clause 1: an answered 201 is durable, whatever the server's default.
-        configuration.options.additionalStartupParameters = [
-            ("application_name", applicationName), ("synchronous_commit", synchronousCommit ? "on" : "off"),
-        ]
+        configuration.options.additionalStartupParameters = startupParameters(applicationName, synchronousCommit: synchronousCommit)
         return configuration
     }
 
     /// A single-connection configuration for the same URL, for start-up probes that must
-    /// report why a connection failed (the pool retries quietly instead).
+    /// report why a connection failed (the pool retries quietly instead), and for sessions a
+    /// service holds on its own (named by `applicationName`).
     public static func connection(url: URL, applicationName: String? = nil) throws -> PostgresConnection.Configuration {
-        guard let host = url.host else { throw DatabaseURLError(url: url) }
-        var configuration = PostgresConnection.Configuration(
-            host: host,
-            port: url.port ?? 5432,
-            username: url.user ?? "postgres",
-            password: url.password,
-            database: url.path.count > 1 ? String(url.path.dropFirst()) : nil,
-            tls: .disable
-        )
+        let target = try Target(url: url)
+        var configuration = PostgresConnection.Configuration(host: target.host, port: target.port, username: target.username,
+                                                             password: target.password, database: target.database, tls: .disable)
         configuration.options.connectTimeout = .seconds(3)
         if let applicationName {
-            configuration.options.additionalStartupParameters = [("application_name", applicationName), ("synchronous_commit", "on")]
+            configuration.options.additionalStartupParameters = startupParameters(applicationName, synchronousCommit: true)
         }
         return configuration
+    }
+
+    // Contract clause 1: an answered 201 is durable, whatever the server's default.
+    private static func startupParameters(_ applicationName: String, synchronousCommit: Bool) -> [(String, String)] {
+        [("application_name", applicationName), ("synchronous_commit", synchronousCommit ? "on" : "off")]
+    }
+
+    /// The parts of a `postgres://` URL both configurations are made of.
+    private struct Target {
+        var host: String
+        var port: Int
+        var username: String
+        var password: String?
+        var database: String?
+
+        init(url: URL) throws {
+            guard let host = url.host else { throw DatabaseURLError(url: url) }
+            self.host = host
+            port = url.port ?? 5432
+            username = url.user ?? "postgres"
+            password = url.password
+            database = url.path.count > 1 ? String(url.path.dropFirst()) : nil
+        }
     }
 
     /// `host:port` for messages; never includes the password.

@@ -4,11 +4,11 @@ import SettleDomain
 
 /// How an `orders` row is selected and decoded.
 enum OrderRow {
-    /// The select list every order query uses, in the order `decode` expects.
-    static let columns = """
-        SELECT id, merchant_id, amount, currency::text, payment_method, description, metadata::text, status, failure_code, created_at, version
-        FROM orders
-        """
+    /// The columns every order query returns, in the order `decode` expects.
+    static let selectList = "id, merchant_id, amount, currency::text, payment_method, description, metadata::text, status, failure_code, created_at, version"
+
+    /// `SELECT <selectList> FROM orders`, to be followed by a WHERE clause.
+    static let columns = "SELECT \(selectList) FROM orders"
 
     typealias Columns = (UUID, UUID, Int64, String, String, String?, String, String, String?, Date, Int32)
 

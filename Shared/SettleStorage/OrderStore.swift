@@ -61,7 +61,7 @@ public struct OrderStore: Sendable {
             let updated = try await OrderRow.orders(try await connection.query("""
                 UPDATE orders SET status = 'refund_pending', version = version + 1, updated_at = now()
                 WHERE id = \(id) AND merchant_id = \(merchant) AND status = 'succeeded'
-                RETURNING id, merchant_id, amount, currency::text, payment_method, description, metadata::text, status, failure_code, created_at, version
+                RETURNING \(unescaped: OrderRow.selectList)
                 """, logger: logger))
             let outcome: RefundOutcome
             if let order = updated.first {
