@@ -1,8 +1,8 @@
 import Foundation
 
-/// A merchant-visible event (`object: "event"`), also the payload of its outbox row and
-/// Kafka message (DESIGN.md "Kafka topics": the envelope `{id, type, version, occurred_at,
-/// merchant_id, data}`).
+/// A merchant-visible event (`object: "event"`). Its outbox row and Kafka message carry the
+/// envelope `{id, type, version, occurred_at, merchant_id, data}` (DESIGN.md "Kafka topics"),
+/// which the database builds from the event row (`settle_event_envelope`).
 public struct Event: Sendable, Equatable {
     public var id: UUID
     public var merchantID: UUID
@@ -25,27 +25,7 @@ public struct Event: Sendable, Equatable {
         public var object: Order
     }
 
-    /// The Kafka message value the relay publishes.
-    public struct Envelope: Encodable, Sendable {
-        public var id: String
-        public var type: String
-        public var version: Int
-        public var occurredAt: String
-        public var merchantID: String
-        public var data: Payload
-
-        enum CodingKeys: String, CodingKey {
-            case id, type, version, occurredAt = "occurred_at", merchantID = "merchant_id", data
-        }
-    }
-
     public var payload: Payload { Payload(object: order) }
-
-    public var envelope: Envelope {
-        Envelope(id: id.lowercased, type: type.rawValue, version: 1,
-                 occurredAt: Date.ISO8601FormatStyle(includingFractionalSeconds: true).format(createdAt),
-                 merchantID: merchantID.lowercased, data: payload)
-    }
 }
 
 extension Event: Encodable {

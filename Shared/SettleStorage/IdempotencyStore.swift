@@ -45,27 +45,14 @@ public struct IdempotencyStore: Sendable {
         // expired key or an abandoned claim; otherwise the existing row says what to answer.
         for _ in 0..<3 {
             let token = UUID()
-            let claimed = try await client.query("""
-                INSERT INTO idempotency_keys AS k
-                    (merchant_id, key, request_method, request_path, request_hash, claim, locked_at, created_at, expires_at)
-                VALUES (\(merchant), \(key), \(method), \(path), \(hash), \(token), now(), now(),
-                        now() + \(retentionSeconds) * interval '1 second')
-                ON CONFLICT (merchant_id, key) DO UPDATE SET
-                    request_method = EXCLUDED.request_method, request_path = EXCLUDED.request_path,
-                    request_hash = EXCLUDED.request_hash, claim = EXCLUDED.claim, locked_at = now(),
-                    created_at = now(), expires_at = EXCLUDED.expires_at, response_status = NULL, response_body = NULL
-                WHERE k.expires_at < now()
-                   OR (k.response_status IS NULL AND k.locked_at < now() - \(lockSeconds) * interval '1 second')
-                RETURNING claim
-                """, logger: logger)
-            for try await _ in claimed {
+            let claim = ClaimKey(merchant: merchant, key: key, method: method, path: path, requestHash: hash, token: token,
+                                 lockSeconds: lockSeconds, retentionSeconds: retentionSeconds)
+            for try await _ in try await client.execute(claim, logger: logger) {
                 return .claimed(IdempotencyClaim(merchant: merchant, key: key, token: token))
             }
-            let existing = try await client.query(Self.lookupQuery(merchant: merchant, key: key), logger: logger)
-            for try await (storedMethod, storedPath, storedHash, status, body)
-                in existing.decode((String, String, ByteBuffer, Int32?, ByteBuffer?).self) {
-                guard storedMethod == method, storedPath == path, Array(buffer: storedHash) == requestHash else { return .mismatch }
-                guard let status, let body else { return .inFlight }
+            for try await stored in try await client.execute(LookupKey(merchant: merchant, key: key), logger: logger) {
+                guard stored.method == method, stored.path == path, Array(buffer: stored.requestHash) == requestHash else { return .mismatch }
+                guard let status = stored.status, let body = stored.body else { return .inFlight }
                 return .replay(status: Int(status), body: Array(buffer: body))
             }
             // Released between the two statements: try again.
@@ -75,10 +62,8 @@ public struct IdempotencyStore: Sendable {
 
     /// The key's stored request and answer; public so a test can check its plan is an index scan.
     public static func lookupQuery(merchant: UUID, key: String) -> PostgresQuery {
-        """
-        SELECT request_method, request_path, request_hash, response_status, response_body
-        FROM idempotency_keys WHERE merchant_id = \(merchant) AND key = \(key)
-        """
+        let lookup = LookupKey(merchant: merchant, key: key)
+        return PostgresQuery(unsafeSQL: LookupKey.sql, binds: lookup.makeBindings())
     }
 
     /// Gives the key back after a failure that committed nothing, so the client can retry with it.
@@ -108,5 +93,77 @@ public struct IdempotencyStore: Sendable {
         var count = 0
         for try await _ in rows { count += 1 }
         return count
+    }
+}
+
+/// Claims a key: the insert wins, or takes over an expired key or an abandoned claim. Prepared
+/// once per connection, like the lookup, because every idempotent request runs it.
+struct ClaimKey: PostgresPreparedStatement {
+    static let sql = """
+        INSERT INTO idempotency_keys AS k
+            (merchant_id, key, request_method, request_path, request_hash, claim, locked_at, created_at, expires_at)
+        VALUES ($1, $2, $3, $4, $5, $6, now(), now(), now() + $8 * interval '1 second')
+        ON CONFLICT (merchant_id, key) DO UPDATE SET
+            request_method = EXCLUDED.request_method, request_path = EXCLUDED.request_path,
+            request_hash = EXCLUDED.request_hash, claim = EXCLUDED.claim, locked_at = now(),
+            created_at = now(), expires_at = EXCLUDED.expires_at, response_status = NULL, response_body = NULL
+        WHERE k.expires_at < now()
+           OR (k.response_status IS NULL AND k.locked_at < now() - $7 * interval '1 second')
+        RETURNING claim
+        """
+    typealias Row = UUID
+
+    var merchant: UUID
+    var key: String
+    var method: String
+    var path: String
+    var requestHash: ByteBuffer
+    var token: UUID
+    var lockSeconds: Double
+    var retentionSeconds: Double
+
+    func makeBindings() -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 8)
+        bindings.append(merchant)
+        bindings.append(key)
+        bindings.append(method)
+        bindings.append(path)
+        bindings.append(requestHash)
+        bindings.append(token)
+        bindings.append(lockSeconds)
+        bindings.append(retentionSeconds)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> UUID { try row.decode(UUID.self) }
+}
+
+/// The key's stored request and answer.
+struct LookupKey: PostgresPreparedStatement {
+    static let sql = """
+        SELECT request_method, request_path, request_hash, response_status, response_body
+        FROM idempotency_keys WHERE merchant_id = $1 AND key = $2
+        """
+    struct Row {
+        var method: String
+        var path: String
+        var requestHash: ByteBuffer
+        var status: Int32?
+        var body: ByteBuffer?
+    }
+
+    var merchant: UUID
+    var key: String
+
+    func makeBindings() -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 2)
+        bindings.append(merchant)
+        bindings.append(key)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row {
+        let (method, path, hash, status, body) = try row.decode((String, String, ByteBuffer, Int32?, ByteBuffer?).self)
+        return Row(method: method, path: path, requestHash: hash, status: status, body: body)
     }
 }

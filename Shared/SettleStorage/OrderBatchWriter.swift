@@ -6,6 +6,10 @@ import SettleDomain
 /// Commits many new orders in one statement, so one transaction (one fsync, with
 /// `synchronous_commit=on`) carries a whole batch: each order row, its `order.created` event
 /// and outbox row, and the completion of its idempotency claim (DESIGN.md contract clause 1).
+///
+/// The statement is prepared once per connection and takes the batch as typed arrays, so a
+/// batch costs PostgreSQL neither a parse and plan nor a JSON document to read, and the API
+/// encodes each order's JSON once: the response body, which is also the event's `data.object`.
 public struct OrderBatchWriter: Sendable {
     let client: PostgresClient
     let logger: Logger
@@ -19,92 +23,117 @@ public struct OrderBatchWriter: Sendable {
     /// missing from the result lost its idempotency claim and was not created. Throws if the
     /// transaction failed, in which case nothing of the batch was committed.
     public func commit(_ batch: [PendingOrder]) async throws -> Set<UUID> {
-        let rows = try batch.map(BatchRow.init)
-        let json = String(decoding: try SettleJSON.encode(rows), as: UTF8.self)
-        // One statement is one transaction: the data-modifying CTEs commit together or not at all.
-        let inserted = try await client.query("""
-            WITH batch AS (
-                SELECT * FROM jsonb_to_recordset(\(json)::jsonb) AS b(
-                    id uuid, merchant_id uuid, amount bigint, currency text, payment_method text, description text,
-                    metadata jsonb, created_us bigint, event_id uuid, event_data jsonb, envelope jsonb, headers jsonb,
-                    idempotency_key text, claim uuid, response text)
-            ),
-            claimed AS (
-                UPDATE idempotency_keys AS k SET response_status = 201, response_body = convert_to(b.response, 'UTF8')
-                FROM batch AS b
-                WHERE b.idempotency_key IS NOT NULL AND k.merchant_id = b.merchant_id AND k.key = b.idempotency_key
-                  AND k.claim = b.claim AND k.response_status IS NULL
-                RETURNING b.id
-            ),
-            accepted AS (
-                SELECT * FROM batch WHERE idempotency_key IS NULL OR id IN (SELECT id FROM claimed)
-            ),
-            new_orders AS (
-                INSERT INTO orders (id, merchant_id, amount, currency, payment_method, description, metadata, status, created_at, updated_at)
-                SELECT id, merchant_id, amount, currency, payment_method, description, metadata, 'pending',
-                       to_timestamp(created_us::float8 / 1000000), to_timestamp(created_us::float8 / 1000000)
-                FROM accepted
-                RETURNING id
-            ),
-            new_events AS (
-                INSERT INTO events (id, merchant_id, order_id, type, data, created_at)
-                SELECT event_id, merchant_id, id, 'order.created', event_data, to_timestamp(created_us::float8 / 1000000)
-                FROM accepted
-                RETURNING id
-            )
-            INSERT INTO outbox (event_id, topic, key, payload, headers, created_at)
-            SELECT event_id, \(KafkaTopics.orders), id::text, envelope, headers, to_timestamp(created_us::float8 / 1000000)
-            FROM accepted
-            RETURNING key
-            """, logger: logger)
         var committed: Set<UUID> = []
-        for try await key in inserted.decode(String.self) {
-            if let id = UUID(uuidString: key) { committed.insert(id) }
+        for try await id in try await client.execute(InsertOrderBatch(batch), logger: logger) {
+            committed.insert(id)
         }
         return committed
     }
 }
 
-/// One order of a batch as the statement's `jsonb_to_recordset` reads it.
-private struct BatchRow: Encodable {
-    var id: String
-    var merchantID: String
-    var amount: Int64
-    var currency: String
-    var paymentMethod: String
-    var description: String?
-    var metadata: [String: String]
-    var createdMicroseconds: Int64
-    var eventID: String
-    var eventData: Event.Payload
-    var envelope: Event.Envelope
-    var headers: OutboxHeaders
-    var idempotencyKey: String?
-    var claim: String?
-    var response: String
+/// The group-commit statement. One statement is one transaction: the data-modifying CTEs
+/// commit together or not at all. Arrays cannot hold NULL through the driver, so "no
+/// description" is a flag and "no idempotency key" is the empty key (a real key has 1 to 255
+/// characters).
+struct InsertOrderBatch: PostgresPreparedStatement {
+    static let sql = """
+        WITH batch AS (
+            SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::bool[],
+                                 $8::jsonb[], $9::timestamptz[], $10::uuid[], $11::text[], $12::uuid[], $13::text[], $14::text[])
+                AS b(id, merchant_id, amount, currency, payment_method, description, has_description,
+                     metadata, created_at, event_id, idempotency_key, claim, response, traceparent)
+        ),
+        claimed AS (
+            UPDATE idempotency_keys AS k SET response_status = 201, response_body = convert_to(b.response, 'UTF8')
+            FROM batch AS b
+            WHERE b.idempotency_key <> '' AND k.merchant_id = b.merchant_id AND k.key = b.idempotency_key
+              AND k.claim = b.claim AND k.response_status IS NULL
+            RETURNING b.id
+        ),
+        accepted AS (
+            SELECT *, jsonb_build_object('object', response::jsonb) AS data
+            FROM batch WHERE idempotency_key = '' OR id IN (SELECT id FROM claimed)
+        ),
+        new_orders AS (
+            INSERT INTO orders (id, merchant_id, amount, currency, payment_method, description, metadata, status, created_at, updated_at)
+            SELECT id, merchant_id, amount, currency, payment_method, CASE WHEN has_description THEN description END,
+                   metadata, 'pending', created_at, created_at
+            FROM accepted
+            RETURNING id
+        ),
+        new_events AS (
+            INSERT INTO events (id, merchant_id, order_id, type, data, created_at)
+            SELECT event_id, merchant_id, id, 'order.created', data, created_at
+            FROM accepted
+            RETURNING id
+        )
+        INSERT INTO outbox (event_id, topic, key, payload, headers, created_at)
+        SELECT event_id, $15, id::text, settle_event_envelope(event_id, 'order.created', merchant_id, created_at, data),
+               settle_outbox_headers(event_id, 'order.created', traceparent), created_at
+        FROM accepted
+        RETURNING key::uuid
+        """
 
-    init(_ pending: PendingOrder) throws {
-        let order = pending.order
-        id = order.id.lowercased
-        merchantID = order.merchantID.lowercased
-        amount = order.amount
-        currency = order.currency
-        paymentMethod = order.paymentMethod
-        description = order.description
-        metadata = order.metadata
-        createdMicroseconds = Int64((order.createdAt.timeIntervalSince1970 * 1_000_000).rounded())
-        eventID = pending.event.id.lowercased
-        eventData = pending.event.payload
-        envelope = pending.event.envelope
-        headers = OutboxHeaders(event: pending.event)
-        idempotencyKey = pending.claim?.key
-        claim = pending.claim?.token.lowercased
-        response = String(decoding: pending.responseBody, as: UTF8.self)
+    typealias Row = UUID
+    /// The claim token of an order without an idempotency key (never compared: its key is empty).
+    static let noClaim = UUID(uuidString: "00000000-0000-0000-0000-000000000000")!
+
+    var ids: [UUID] = []
+    var merchants: [UUID] = []
+    var amounts: [Int64] = []
+    var currencies: [String] = []
+    var paymentMethods: [String] = []
+    var descriptions: [String] = []
+    var hasDescription: [Bool] = []
+    var metadata: [String] = []
+    var createdAt: [Date] = []
+    var eventIDs: [UUID] = []
+    var idempotencyKeys: [String] = []
+    var claims: [UUID] = []
+    var responses: [String] = []
+    var traceparents: [String] = []
+
+    init(_ batch: [PendingOrder]) {
+        for pending in batch {
+            let order = pending.order
+            ids.append(order.id)
+            merchants.append(order.merchantID)
+            amounts.append(order.amount)
+            currencies.append(order.currency)
+            paymentMethods.append(order.paymentMethod)
+            descriptions.append(order.description ?? "")
+            hasDescription.append(order.description != nil)
+            metadata.append(order.metadata.isEmpty ? "{}" : String(decoding: SettleJSON.bytes(order.metadata), as: UTF8.self))
+            createdAt.append(order.createdAt)
+            eventIDs.append(pending.eventID)
+            idempotencyKeys.append(pending.claim?.key ?? "")
+            claims.append(pending.claim?.token ?? Self.noClaim)
+            responses.append(String(decoding: pending.responseBody, as: UTF8.self))
+            traceparents.append(TraceParent.random())
+        }
     }
 
-    enum CodingKeys: String, CodingKey {
-        case id, merchantID = "merchant_id", amount, currency, paymentMethod = "payment_method", description, metadata
-        case createdMicroseconds = "created_us", eventID = "event_id", eventData = "event_data", envelope, headers
-        case idempotencyKey = "idempotency_key", claim, response
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 15)
+        bindings.append(ids)
+        bindings.append(merchants)
+        bindings.append(amounts)
+        bindings.append(currencies)
+        bindings.append(paymentMethods)
+        bindings.append(descriptions)
+        bindings.append(hasDescription)
+        bindings.append(metadata)
+        bindings.append(createdAt)
+        bindings.append(eventIDs)
+        bindings.append(idempotencyKeys)
+        bindings.append(claims)
+        bindings.append(responses)
+        bindings.append(traceparents)
+        bindings.append(KafkaTopics.orders)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> UUID {
+        try row.decode(UUID.self)
     }
 }

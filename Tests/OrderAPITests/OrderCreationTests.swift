@@ -54,6 +54,41 @@ struct OrderCreationTests {
             #expect(outbox.first?.2 == data.first?["id"] as? String, "the outbox row carries the event's id")
             #expect(outbox.first?.3 == "order.created")
             #expect(outbox.first?.4 == id)
+
+            // The Kafka message: the envelope with exactly its six fields, the order as answered
+            // in data.object, the time in UTC with milliseconds, and a W3C traceparent header.
+            let body = String(decoding: response.bytes, as: UTF8.self)
+            let envelope = try await api.database.query("""
+                SELECT (SELECT string_agg(k, ',' ORDER BY k) FROM jsonb_object_keys(o.payload) AS k),
+                       o.payload->'data'->'object' = \(body)::jsonb, o.payload->>'merchant_id' = \(merchant.id.lowercased),
+                       o.payload->>'occurred_at', o.headers->>'traceparent',
+                       r.description, r.metadata = '{"cart":"42"}'::jsonb, e.data = o.payload->'data'
+                FROM outbox AS o JOIN orders AS r ON r.id::text = o.key JOIN events AS e ON e.id = o.event_id
+                WHERE o.key = \(id)
+                """, logger: APIHarness.logger)
+            var checked = false
+            for try await (keys, sameOrder, sameMerchant, occurredAt, traceparent, description, sameMetadata, sameData)
+                in envelope.decode((String, Bool, Bool, String, String, String?, Bool, Bool).self) {
+                checked = true
+                #expect(keys == "data,id,merchant_id,occurred_at,type,version")
+                #expect(sameOrder, "data.object is the order as the API answered it")
+                #expect(sameMerchant)
+                #expect(occurredAt.wholeMatch(of: /\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z/) != nil, "\(occurredAt)")
+                #expect(traceparent.wholeMatch(of: /00-[0-9a-f]{32}-[0-9a-f]{16}-01/) != nil, "\(traceparent)")
+                #expect(description == "Two books")
+                #expect(sameMetadata)
+                #expect(sameData, "the event row and the message carry the same data")
+            }
+            #expect(checked)
+
+            let plain = try await api.request(.post, "/v1/orders", as: merchant,
+                                              body: #"{"amount":500,"currency":"usd","payment_method":"pm_card_ok"}"#)
+            let plainID = try #require(try plain.json()["id"] as? String)
+            let stored = try await api.database.query("SELECT description IS NULL, metadata = '{}'::jsonb FROM orders WHERE id = \(UUID(uuidString: plainID)!)",
+                                                      logger: APIHarness.logger)
+            for try await (noDescription, noMetadata) in stored.decode((Bool, Bool).self) {
+                #expect(noDescription && noMetadata, "an order without description or metadata stores NULL and {}")
+            }
         }
     }
 
