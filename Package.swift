@@ -218,5 +218,12 @@ let package = Package(
             path: "Tests/SettleRuntimeTests",
             swiftSettings: strictSettings
         ),
+        // Offline checks of docker-compose.yml, k8s/ and deploy/ (no stack needed).
+        .testTarget(
+            name: "DeployTests",
+            dependencies: ["SettleDomain", .product(name: "Yams", package: "Yams")],
+            path: "Tests/DeployTests",
+            swiftSettings: strictSettings
+        ),
     ]
 )

@@ -1,0 +1,302 @@
+import Foundation
+import SettleDomain
+import Testing
+import Yams
+
+/// docker-compose.yml, k8s/, deploy/Dockerfile and deploy/prometheus agree with the code and
+/// with each other (DESIGN.md "Deploy": both are validated offline). Files only: no Docker, no
+/// cluster, no network.
+@Suite("Deployment manifests")
+struct DeployManifestTests {
+    /// Every variable a Settle service reads that a deployment may set (README "Configuration").
+    static let variablesTheCodeReads: Set<String> = [
+        "DATABASE_URL", "REDIS_URL", "KAFKA_BROKERS", "SETTLE_HOST", "SETTLE_LOG_LEVEL",
+        "SETTLE_API_PORT", "SETTLE_RELAY_PORT", "SETTLE_WORKER_PORT", "SETTLE_DISPATCHER_PORT",
+        "SETTLE_RATE_LIMIT", "SETTLE_RATE_LIMIT_BURST", "SETTLE_RATE_LIMIT_FAIL_OPEN",
+        "SETTLE_ORDER_CACHE_TTL_SECONDS", "SETTLE_INGEST_BATCH_MAX", "SETTLE_INGEST_BATCH_WAIT_MS",
+        "SETTLE_INGEST_CONCURRENCY", "SETTLE_IDEMPOTENCY_LOCK_SECONDS",
+        "SETTLE_RELAY_BATCH", "SETTLE_RELAY_POLL_MS", "SETTLE_RELAY_LISTEN",
+    ]
+
+    /// The variable each service executable takes its HTTP port from.
+    static let portVariables = [
+        "settle-api": "SETTLE_API_PORT", "settle-relay": "SETTLE_RELAY_PORT",
+        "settle-worker": "SETTLE_WORKER_PORT", "settle-dispatcher": "SETTLE_DISPATCHER_PORT",
+    ]
+
+    static let root = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    @Test("Every Settle variable the deployments set is one the code reads")
+    func variablesAreRead() throws {
+        var sources = ""
+        for folder in ["Services", "Shared"] {
+            let files = FileManager.default.enumerator(at: Self.root.appendingPathComponent(folder), includingPropertiesForKeys: nil)
+            while let file = files?.nextObject() as? URL {
+                if file.pathExtension == "swift" { sources += try String(contentsOf: file, encoding: .utf8) }
+            }
+        }
+        let unread = Self.variablesTheCodeReads.filter { !sources.contains("\"\($0)\"") }
+        #expect(unread.isEmpty, "no code in Services/ or Shared/ reads \(unread.sorted())")
+
+        var assigned: [String: String] = [:]  // variable → where it is set
+        for (name, service) in try Self.composeServices() {
+            for variable in try Self.environment(of: service).keys { assigned[variable] = "docker-compose.yml \(name)" }
+        }
+        for object in try Self.kubernetesObjects() {
+            let place = "k8s \(Self.kind(object))/\(Self.name(object))"
+            for key in ["data", "stringData"] {
+                for variable in ((object[key] as? [String: Any]) ?? [:]).keys { assigned[variable] = place }
+            }
+            for container in Self.containers(object) {
+                for entry in (container["env"] as? [[String: Any]]) ?? [] { assigned[entry["name"] as? String ?? ""] = place }
+            }
+        }
+        let settle = assigned.filter { $0.key.hasPrefix("SETTLE_") || ["DATABASE_URL", "REDIS_URL", "KAFKA_BROKERS"].contains($0.key) }
+        #expect(settle.count >= 9)
+        for (variable, place) in settle {
+            #expect(Self.variablesTheCodeReads.contains(variable), "\(place) sets \(variable), which no Settle service reads")
+        }
+    }
+
+    @Test("Every long-running compose service has a health check, and the one-shot jobs are waited for")
+    func composeHealthAndOrder() throws {
+        let services = try Self.composeServices()
+        let oneShot = Set(services.filter { Self.isOneShot($0.value) }.keys)
+        #expect(oneShot.isSuperset(of: ["migrate", "topics"]))
+        for (name, service) in services {
+            #expect(Self.isOneShot(service) || service["healthcheck"] != nil, "\(name) has no health check")
+            for (dependency, value) in (service["depends_on"] as? [String: Any]) ?? [:] {
+                let condition = (value as? [String: Any])?["condition"] as? String
+                let expected = oneShot.contains(dependency) ? "service_completed_successfully" : "service_healthy"
+                #expect(condition == expected, "\(name) waits for \(dependency) with \(condition ?? "no condition")")
+                #expect(services[dependency] != nil, "\(name) depends on \(dependency), which is not a service")
+            }
+        }
+        for (name, port) in try Self.composeServicePorts() {
+            let service = try #require(services[name])
+            let dependencies = Set(((service["depends_on"] as? [String: Any]) ?? [:]).keys)
+            #expect(dependencies.isSuperset(of: oneShot), "\(name) starts before \(oneShot.subtracting(dependencies)) finished")
+            let check = ((service["healthcheck"] as? [String: Any])?["test"] as? [String])?.joined(separator: " ") ?? ""
+            #expect(check.contains(":\(port)/healthz"), "\(name)'s health check does not ask its own port \(port)")
+            #expect(try Self.environment(of: service)["SETTLE_HOST"] == "0.0.0.0", "\(name) binds loopback only")
+        }
+        let worker = try #require(services["settle-worker"])
+        #expect(worker["container_name"] == nil && worker["ports"] == nil, "settle-worker cannot be scaled")
+    }
+
+    @Test("The topic jobs create exactly Settle's topics with their partition counts")
+    func topics() throws {
+        let expected = KafkaTopics.all.map { "\($0.name) \($0.partitions)" }.sorted()
+        let compose = try #require(try Self.composeServices()["topics"]?["command"] as? [String])
+        let job = try #require(try Self.kubernetesObjects().first { Self.kind($0) == "Job" && Self.name($0) == "settle-topics" })
+        let container = try #require(Self.containers(job).first)
+        let kubernetes = ((container["command"] as? [String]) ?? []) + ((container["args"] as? [String]) ?? [])
+        for script in [compose.joined(separator: "\n"), kubernetes.joined(separator: "\n")] {
+            // `create <topic> <partitions>` lines.
+            let lines: [[Substring]] = script.split(separator: "\n").map { $0.split(separator: " ") }
+            let created: [String] = lines.filter { $0.count == 3 && $0[0] == "create" }.map { $0[1...].joined(separator: " ") }
+            #expect(created.sorted() == expected)
+            #expect(script.contains("--if-not-exists") && script.contains("--partitions"))
+        }
+    }
+
+    @Test("Prometheus scrapes every Settle service of the compose file")
+    func prometheusScrapesEveryService() throws {
+        let config = try #require(try Self.documents("deploy/prometheus/prometheus.yml").first)
+        var targets: Set<String> = []
+        for job in (config["scrape_configs"] as? [[String: Any]]) ?? [] {
+            #expect((job["metrics_path"] as? String ?? "/metrics") == "/metrics")
+            for discovery in (job["dns_sd_configs"] as? [[String: Any]]) ?? [] {
+                guard let port = discovery["port"] as? Int else { continue }
+                targets.formUnion(((discovery["names"] as? [String]) ?? []).map { "\($0):\(port)" })
+            }
+            for list in (job["static_configs"] as? [[String: Any]]) ?? [] {
+                targets.formUnion((list["targets"] as? [String]) ?? [])
+            }
+        }
+        let services = try Self.composeServicePorts()
+        #expect(Set(services.keys) == Set(Self.portVariables.keys))
+        for (name, port) in services {
+            #expect(targets.contains("\(name):\(port)"), "Prometheus does not scrape \(name) on port \(port)")
+        }
+    }
+
+    @Test("Every Deployment probes the port its service listens on and has requests and limits")
+    func deployments() throws {
+        let objects = try Self.kubernetesObjects()
+        let configMaps = Dictionary(uniqueKeysWithValues: objects.filter { Self.kind($0) == "ConfigMap" }
+            .map { (Self.name($0), (($0["data"] as? [String: Any]) ?? [:]).mapValues { "\($0)" }) })
+        let deployments = objects.filter { Self.kind($0) == "Deployment" }
+        #expect(Set(deployments.map(Self.name)) == Set(Self.portVariables.keys))
+        for deployment in deployments {
+            let name = Self.name(deployment)
+            let pod = try #require(Self.podSpec(deployment))
+            // Otherwise a Service named settle-api puts SETTLE_API_PORT=tcp://… into the pods.
+            #expect(pod["enableServiceLinks"] as? Bool == false, "\(name) takes in Kubernetes' service variables")
+            let container = try #require(Self.containers(deployment).first)
+            #expect(container["image"] as? String == "settle:latest" && container["imagePullPolicy"] as? String == "IfNotPresent")
+            let variable = try #require(((container["command"] as? [String])?.first).flatMap { Self.portVariables[$0] })
+            var environment: [String: String] = [:]
+            for source in (container["envFrom"] as? [[String: Any]]) ?? [] {
+                let map = (source["configMapRef"] as? [String: Any])?["name"] as? String
+                environment.merge(map.flatMap { configMaps[$0] } ?? [:]) { $1 }
+            }
+            for entry in (container["env"] as? [[String: Any]]) ?? [] {
+                if let key = entry["name"] as? String, let value = entry["value"] { environment[key] = "\(value)" }
+            }
+            #expect(environment["SETTLE_HOST"] == "0.0.0.0", "\(name) binds loopback only: probes cannot reach it")
+            let port = try #require(environment[variable].flatMap { Int($0) }, "\(name) does not set \(variable)")
+            var named: [String: Int] = [:]
+            for entry in (container["ports"] as? [[String: Any]]) ?? [] {
+                if let key = entry["name"] as? String, let number = entry["containerPort"] as? Int { named[key] = number }
+            }
+            for (probe, path) in [("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")] {
+                let get = (container[probe] as? [String: Any])?["httpGet"] as? [String: Any]
+                #expect(get?["path"] as? String == path, "\(name)'s \(probe) does not GET \(path)")
+                let probed = get?["port"] as? Int ?? (get?["port"] as? String).flatMap { named[$0] }
+                #expect(probed == port, "\(name)'s \(probe) asks port \(probed.map(String.init) ?? "none"), it listens on \(port)")
+            }
+            for bound in ["requests", "limits"] {
+                let values = (container["resources"] as? [String: Any])?[bound] as? [String: Any]
+                #expect(values?["cpu"] != nil && values?["memory"] != nil, "\(name) has no cpu and memory \(bound)")
+            }
+        }
+        let scaled = objects.filter { Self.kind($0) == "HorizontalPodAutoscaler" }
+            .compactMap { (($0["spec"] as? [String: Any])?["scaleTargetRef"] as? [String: Any])?["name"] as? String }
+        #expect(Set(scaled) == ["settle-api", "settle-worker"])
+    }
+
+    @Test("Every reference in k8s/ names an object defined there")
+    func references() throws {
+        let objects = try Self.kubernetesObjects()
+        let defined = Set(objects.map { "\(Self.kind($0))/\(Self.name($0))" })
+        var references: [String] = []
+        Self.collectReferences(objects, into: &references)
+        #expect(references.contains("Deployment/settle-worker") && references.contains("Secret/settle-database"))
+        for reference in references {
+            #expect(defined.contains(reference), "\(reference) is referred to but not defined in k8s/")
+        }
+        let podLabels = objects.compactMap { object in
+            (((object["spec"] as? [String: Any])?["template"] as? [String: Any])?["metadata"] as? [String: Any])?["labels"] as? [String: String]
+        }
+        for service in objects where Self.kind(service) == "Service" {
+            let selector = ((service["spec"] as? [String: Any])?["selector"] as? [String: String]) ?? [:]
+            #expect(!selector.isEmpty && podLabels.contains { labels in selector.allSatisfy { labels[$0.key] == $0.value } },
+                    "Service \(Self.name(service)) selects no pod")
+        }
+    }
+
+    @Test("kustomization.yaml lists every manifest in k8s/ and nothing else")
+    func kustomization() throws {
+        let kustomization = try #require(try Self.documents("k8s/kustomization.yaml").first)
+        let listed = (kustomization["resources"] as? [String]) ?? []
+        #expect(kustomization["namespace"] as? String == "settle")
+        #expect(listed.count == Set(listed).count, "a file is listed twice")
+        #expect(Set(listed) == Set(try Self.manifestFiles()))
+    }
+
+    @Test("The image builds every executable product and ships the resource bundles")
+    func dockerfile() throws {
+        let manifest = try Self.text("Package.swift")
+        let executables = Set(manifest.matches(of: #/\.executable\(\s*name:\s*"([^"]+)"/#).map { String($0.1) })
+        let dockerfile = try Self.text("deploy/Dockerfile")
+        let products = try #require(dockerfile.firstMatch(of: #/ARG PRODUCTS="([^"]*)"/#)).1.split(separator: " ").map(String.init)
+        #expect(executables.count >= 5)
+        #expect(Set(products) == executables)
+        let staticBuild = dockerfile.contains("--static-swift-stdlib")
+        let copiesBundles = dockerfile.contains("--show-bin-path") && dockerfile.contains("-name '*.resources'")
+        #expect(staticBuild)
+        #expect(copiesBundles, "the resource bundles are not copied beside the executables")
+        // Each target with resources (its bundle is <package>_<target>.resources) is checked by name.
+        let declarations = manifest.matches(of: #/\.(target|executableTarget|testTarget|systemLibrary)\(\s*name:\s*"(\w+)"/#)
+        for (index, declaration) in declarations.enumerated() where declaration.1 != "testTarget" {
+            let end = index + 1 < declarations.count ? declarations[index + 1].range.lowerBound : manifest.endIndex
+            if manifest[declaration.range.upperBound..<end].contains("resources:") {
+                let checked = dockerfile.contains("Settle_\(declaration.2).resources")
+                #expect(checked, "the image build does not check that \(declaration.2)'s resource bundle is there")
+            }
+        }
+    }
+
+    // MARK: - Reading the files
+
+    static func text(_ path: String) throws -> String {
+        try String(contentsOf: root.appendingPathComponent(path), encoding: .utf8)
+    }
+
+    /// Every document of a YAML file (Kubernetes files hold several).
+    static func documents(_ path: String) throws -> [[String: Any]] {
+        var sequence = try Yams.load_all(yaml: text(path))
+        var documents: [[String: Any]] = []
+        while let document = sequence.next() {
+            documents.append(try #require(document as? [String: Any], "a document of \(path) is not a mapping"))
+        }
+        if let error = sequence.error { throw error }
+        return documents
+    }
+
+    static func manifestFiles() throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("k8s").path)
+            .filter { $0.hasSuffix(".yaml") && $0 != "kustomization.yaml" }.sorted()
+    }
+
+    static func kubernetesObjects() throws -> [[String: Any]] {
+        try manifestFiles().flatMap { try documents("k8s/\($0)") }
+    }
+
+    static func kind(_ object: [String: Any]) -> String { object["kind"] as? String ?? "" }
+    static func name(_ object: [String: Any]) -> String { (object["metadata"] as? [String: Any])?["name"] as? String ?? "" }
+
+    static func podSpec(_ object: [String: Any]) -> [String: Any]? {
+        ((object["spec"] as? [String: Any])?["template"] as? [String: Any])?["spec"] as? [String: Any]
+    }
+
+    static func containers(_ object: [String: Any]) -> [[String: Any]] {
+        let pod = podSpec(object)
+        return ((pod?["initContainers"] as? [[String: Any]]) ?? []) + ((pod?["containers"] as? [[String: Any]]) ?? [])
+    }
+
+    /// `Kind/name` of every configMapRef, configMapKeyRef, secretRef, secretKeyRef and scaleTargetRef.
+    static func collectReferences(_ value: Any, into references: inout [String]) {
+        if let mapping = value as? [String: Any] {
+            for (key, child) in mapping {
+                let kind: String? = switch key {
+                case "configMapRef", "configMapKeyRef": "ConfigMap"
+                case "secretRef", "secretKeyRef": "Secret"
+                case "scaleTargetRef": (child as? [String: Any])?["kind"] as? String
+                default: nil
+                }
+                if let kind, let name = (child as? [String: Any])?["name"] as? String { references.append("\(kind)/\(name)") }
+                collectReferences(child, into: &references)
+            }
+        } else if let sequence = value as? [Any] {
+            for child in sequence { collectReferences(child, into: &references) }
+        }
+    }
+
+    static func composeServices() throws -> [String: [String: Any]] {
+        let compose = try #require(try documents("docker-compose.yml").first)
+        return try #require(compose["services"] as? [String: [String: Any]])
+    }
+
+    static func environment(of service: [String: Any]) throws -> [String: String] {
+        guard let environment = service["environment"] else { return [:] }
+        return try #require(environment as? [String: Any], "environment in the mapping form").mapValues { "\($0)" }
+    }
+
+    static func isOneShot(_ service: [String: Any]) -> Bool { service["restart"] as? String == "no" }
+
+    /// Each long-running service built from deploy/Dockerfile, with the port its environment gives it.
+    static func composeServicePorts() throws -> [String: String] {
+        var ports: [String: String] = [:]
+        for (name, service) in try composeServices() where !isOneShot(service) {
+            guard (service["build"] as? [String: Any])?["dockerfile"] as? String == "deploy/Dockerfile" else { continue }
+            let command = try #require(service["command"] as? [String], "\(name) names its executable")
+            let variable = try #require(command.first.flatMap { portVariables[$0] }, "\(name) runs \(command), not a service")
+            let port: String = try #require(try environment(of: service)[variable], "\(name) does not set \(variable)")
+            ports[name] = port
+        }
+        return ports
+    }
+}
