@@ -24,6 +24,24 @@ struct MigrationTests {
         }
     }
 
+    @Test("A merchant can be neither deleted, truncated nor renumbered, so no order can lose its merchant")
+    func merchantsArePermanent() async throws {
+        try await TestDatabase.with { client, _ in
+            _ = try await Migrator(client: client, logger: Self.logger).migrate()
+            let merchant = UUID()
+            try await client.query("INSERT INTO merchants (id, name) VALUES (\(merchant), 'Permanent')", logger: Self.logger)
+            for statement: PostgresQuery in ["DELETE FROM merchants WHERE id = \(merchant)",
+                                             "UPDATE merchants SET id = gen_random_uuid() WHERE id = \(merchant)",
+                                             "TRUNCATE merchants CASCADE"] {
+                await #expect(throws: PSQLError.self, "\(statement.sql)") { try await client.query(statement, logger: Self.logger) }
+            }
+            try await client.query("UPDATE merchants SET name = 'Renamed' WHERE id = \(merchant)", logger: Self.logger)
+            var names: [String] = []
+            for try await name in try await client.query("SELECT name FROM merchants", logger: Self.logger).decode(String.self) { names.append(name) }
+            #expect(names == ["Renamed"], "a name may change; the row stays")
+        }
+    }
+
     @Test("Two `settle migrate` processes at once: both succeed, each migration applied once")
     func concurrentProcesses() async throws {
         try await TestDatabase.with { client, url in
