@@ -12,6 +12,7 @@ public final class KafkaMockCluster: Sendable {
     private let lock = Mutex(())
     public let bootstrapServers: String
     public let brokerCount: Int
+    private let socketTuner: MockSocketTuner
 
     /// `@unchecked Sendable`: the mock cluster's API is thread-safe (it posts operations to
     /// the cluster's own thread) and the pointer never changes.
@@ -32,6 +33,7 @@ public final class KafkaMockCluster: Sendable {
         self.cluster = MockClusterPointer(cluster)
         self.bootstrapServers = String(cString: rd_kafka_mock_cluster_bootstraps(cluster))
         self.brokerCount = brokers
+        self.socketTuner = MockSocketTuner()
     }
 
     /// Creates a topic (an existing one is left as it is).
@@ -74,6 +76,7 @@ public final class KafkaMockCluster: Sendable {
 
     /// Stops the brokers and frees the cluster. Call once, when nothing uses it any more.
     public func destroy() {
+        socketTuner.stop()
         rd_kafka_mock_cluster_destroy(cluster.pointer)
         host.destroy()
     }
