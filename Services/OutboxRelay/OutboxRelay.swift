@@ -13,8 +13,8 @@ import Synchronization
 /// The outbox is split into 16 shards by key; each shard has one publisher at a time, the relay
 /// whose session holds the shard's advisory lock. Relays share the shards evenly and take over
 /// the shards of a relay that died (its session ends, so its locks go) within about a second.
-/// A shard's rows are read in id order, sent in that order (all of a batch in flight at once),
-/// and deleted once the broker acknowledged them. A relay killed between the acknowledgement
+/// Each round reads the owned shards' next rows in one query, in id order per shard, sends them
+/// all at once, and deletes in one statement those the broker acknowledged. A relay killed between the acknowledgement
 /// and the delete leaves rows that the next owner sends again: duplicates with their original
 /// `event-id`, which consumers drop, and never a loss or a reordering.
 ///
@@ -72,7 +72,8 @@ final class OutboxRelay: Service, Sendable {
         while !isStopping {
             do {
                 let connection = try await PostgresConnection.connect(
-                    configuration: try DatabaseConfiguration.connection(url: databaseURL, applicationName: Self.ownerApplicationName),
+                    configuration: try DatabaseConfiguration.connection(url: databaseURL, applicationName: Self.ownerApplicationName,
+                                                                        synchronousCommit: false),
                     id: 1, logger: ServiceHost.quiet(logger))
                 attempt = 0
                 do {
@@ -97,19 +98,23 @@ final class OutboxRelay: Service, Sendable {
     private func publish(_ store: OutboxStore) async throws {
         var owned: Set<Int> = []
         var planned = ContinuousClock.now - .seconds(60)
+        // Per owned shard, the highest id this session deleted. Rounds read after it; a full
+        // scan from the start every poll interval finds rows that committed after a higher id
+        // was published (the bigserial gap), which the floor would skip. Such a row always
+        // belongs to another key than the rows published before it, so per-key order holds.
+        var floors: [Int: Int64] = [:]
+        var scanned = ContinuousClock.now - .seconds(60)
         while !isStopping {
             if ContinuousClock.now - planned >= .seconds(1) {
                 owned = try await rebalance(store, owned: owned)
+                floors = floors.filter { owned.contains($0.key) }
                 planned = .now
             }
-            // The shards' batches go out together, so a row waits for one broker round trip,
-            // not one per shard; each shard still has one batch at a time, in id order.
-            let shards = owned
-            let sent = try await withThrowingTaskGroup(of: Int.self) { group in
-                for shard in shards.sorted() {
-                    group.addTask { try await self.publishBatch(shard: shard, store: store) }
-                }
-                return try await group.reduce(0, +)
+            let full = ContinuousClock.now - scanned >= settings.pollInterval
+            if full { scanned = .now }
+            let shards = owned.sorted().map { (shard: $0, after: full ? 0 : floors[$0, default: 0]) }
+            let sent = try await publishRound(shards: shards, store: store) { shard, id in
+                floors[shard] = max(floors[shard, default: 0], id)
             }
             if sent == 0 { await doorbell.wait(upTo: settings.pollInterval) }
         }
@@ -141,31 +146,45 @@ final class OutboxRelay: Service, Sendable {
         return owned
     }
 
-    /// Sends the shard's next rows in id order, all in flight at once, and deletes those the
-    /// broker acknowledged. A failed send stops the relay's session: the rows stay and are sent
-    /// again, never after a later row of theirs was deleted.
-    private func publishBatch(shard: Int, store: OutboxStore) async throws -> Int {
-        let rows = try await store.pending(shard: shard, limit: settings.batchSize)
+    /// Reads the next rows of every owned shard in one query, sends them all at once (in id
+    /// order within each shard, so per key), and deletes in one statement the rows the broker
+    /// acknowledged: per shard the acknowledged prefix, never a row after one that failed, so a
+    /// failed row is sent again before anything behind it. A failure then ends the relay's
+    /// session (the rows stay and are sent again). One round is three round trips whatever the
+    /// number of shards, so a row waits for about one round, not one per shard.
+    private func publishRound(shards: [(shard: Int, after: Int64)], store: OutboxStore,
+                              deleted: (_ shard: Int, _ id: Int64) -> Void) async throws -> Int {
+        guard !shards.isEmpty else { return 0 }
+        let rows = try await store.pending(shards: shards, limit: settings.batchSize)
         guard !rows.isEmpty else { return 0 }
         let messages = rows.map { row in
             KafkaProducerMessage(topic: row.topic, key: Array(row.key.utf8), value: Array(row.payload.utf8),
                                  headers: row.headers.sorted { $0.key < $1.key }.map { KafkaHeader(key: $0.key, value: $0.value) })
         }
         let results = await producer.sendAll(messages)
-        let acknowledged = results.prefix { if case .success = $0 { true } else { false } }.count
-        if acknowledged > 0 {
-            try await store.delete(ids: rows.prefix(acknowledged).map(\.id))
+        var stopped: Set<Int> = []
+        var firstError: (any Error)?
+        var acknowledged: [OutboxRow] = []
+        for (row, result) in zip(rows, results) where !stopped.contains(row.shard) {
+            switch result {
+            case .success: acknowledged.append(row)
+            case .failure(let error):
+                stopped.insert(row.shard)
+                firstError = firstError ?? error
+            }
+        }
+        if !acknowledged.isEmpty {
+            try await store.delete(ids: acknowledged.map(\.id))
+            for row in acknowledged { deleted(row.shard, row.id) }
             let now = Date()
-            for row in rows.prefix(acknowledged) {
+            for row in acknowledged {
                 publishLatency.recordNanoseconds(Int64(max(0, now.timeIntervalSince(row.createdAt)) * 1_000_000_000))
             }
-            published.increment(by: acknowledged)
-            batchSizes.record(acknowledged)
+            published.increment(by: acknowledged.count)
+            batchSizes.record(acknowledged.count)
         }
-        if acknowledged < results.count, case .failure(let error) = results[acknowledged] {
-            throw error
-        }
-        return acknowledged
+        if let firstError { throw firstError }
+        return acknowledged.count
     }
 
     /// LISTEN on a connection of its own; every notification rings the doorbell. Reconnects with

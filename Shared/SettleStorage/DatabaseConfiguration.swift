@@ -17,13 +17,13 @@ public enum DatabaseConfiguration {
     /// A single-connection configuration for the same URL, for start-up probes that must
     /// report why a connection failed (the pool retries quietly instead), and for sessions a
     /// service holds on its own (named by `applicationName`).
-    public static func connection(url: URL, applicationName: String? = nil) throws -> PostgresConnection.Configuration {
+    public static func connection(url: URL, applicationName: String? = nil, synchronousCommit: Bool = true) throws -> PostgresConnection.Configuration {
         let target = try Target(url: url)
         var configuration = PostgresConnection.Configuration(host: target.host, port: target.port, username: target.username,
                                                              password: target.password, database: target.database, tls: .disable)
         configuration.options.connectTimeout = .seconds(3)
         if let applicationName {
-            configuration.options.additionalStartupParameters = startupParameters(applicationName, synchronousCommit: true)
+            configuration.options.additionalStartupParameters = startupParameters(applicationName, synchronousCommit: synchronousCommit)
         }
         return configuration
     }

@@ -5,7 +5,9 @@ import PostgresNIO
 /// The relay's side of the outbox, on one connection the relay holds: the advisory locks that
 /// make it a shard's only publisher live in that connection's session, and every read and
 /// delete goes through it too, so a relay whose session ended (and whose locks another relay
-/// may now hold) cannot delete anything any more.
+/// may now hold) cannot delete anything any more. The session commits its deletes without
+/// waiting for the WAL flush: a delete lost in a crash only means a row is sent again, a
+/// duplicate with its original `event-id`, which consumers drop (contract clause 5).
 public struct OutboxStore: Sendable {
     /// Rows are sharded by `hashtext(key) & 15` (migration 0003).
     public static let shardCount = 16
@@ -41,24 +43,32 @@ public struct OutboxStore: Sendable {
         return 1
     }
 
-    /// The shard's oldest rows, in id order (which, per key, is commit order: every transaction
-    /// writing an order's event locks the order's row first).
-    public func pending(shard: Int, limit: Int) async throws -> [OutboxRow] {
-        let rows = try await connection.query(Self.pendingQuery(shard: shard, limit: limit), logger: logger)
+    /// The oldest rows of each shard after an id (0: from the start), up to `limit` per shard, in
+    /// id order within a shard (which, per key, is commit order: every transaction writing an
+    /// order's event locks the order's row first). One round trip for all the shards a relay
+    /// owns. Starting after the last id a relay deleted skips the dead index entries its own
+    /// deletes left behind, which otherwise every scan walks until vacuum removes them.
+    public func pending(shards: [(shard: Int, after: Int64)], limit: Int) async throws -> [OutboxRow] {
+        let rows = try await connection.query(Self.pendingQuery(shards: shards, limit: limit), logger: logger)
         var result: [OutboxRow] = []
-        for try await (id, eventID, topic, key, payload, headers, createdAt)
-            in rows.decode((Int64, UUID, String, String, String, String, Date).self) {
+        for try await (id, shard, eventID, topic, key, payload, headers, createdAt)
+            in rows.decode((Int64, Int16, UUID, String, String, String, String, Date).self) {
             let decoded = (try? JSONDecoder().decode([String: String].self, from: Data(headers.utf8))) ?? [:]
-            result.append(OutboxRow(id: id, eventID: eventID, topic: topic, key: key, payload: payload, headers: decoded, createdAt: createdAt))
+            result.append(OutboxRow(id: id, shard: Int(shard), eventID: eventID, topic: topic, key: key, payload: payload,
+                                    headers: decoded, createdAt: createdAt))
         }
         return result
     }
 
-    /// The shard scan; public so a test can check its plan is an index scan.
-    public static func pendingQuery(shard: Int, limit: Int) -> PostgresQuery {
+    /// The shard scans; public so a test can check their plan is index scans.
+    public static func pendingQuery(shards: [(shard: Int, after: Int64)], limit: Int) -> PostgresQuery {
         """
-        SELECT id, event_id, topic, key, payload::text, headers::text, created_at
-        FROM outbox WHERE shard = \(Int16(shard)) ORDER BY id LIMIT \(limit)
+        SELECT o.id, o.shard, o.event_id, o.topic, o.key, o.payload::text, o.headers::text, o.created_at
+        FROM unnest(\(shards.map { Int16($0.shard) })::smallint[], \(shards.map(\.after))::bigint[]) AS s(shard, after)
+        CROSS JOIN LATERAL (
+            SELECT * FROM outbox WHERE outbox.shard = s.shard AND outbox.id > s.after ORDER BY id LIMIT \(limit)
+        ) AS o
+        ORDER BY o.shard, o.id
         """
     }
 
@@ -79,6 +89,7 @@ public struct OutboxStore: Sendable {
 /// An outbox row: one event's Kafka message.
 public struct OutboxRow: Sendable {
     public var id: Int64
+    public var shard: Int
     public var eventID: UUID
     public var topic: String
     public var key: String
