@@ -115,10 +115,12 @@ struct RefundAndListTests {
             // machine may be slow, so every second the requests took earns one more.
             var statuses: [HTTPResponse.Status] = []
             var remaining: [String?] = []
+            var limited: APIResponse?
             let start = ContinuousClock.now
             while statuses.last != .tooManyRequests, statuses.count < 20 {
                 let response = try await api.request(.get, "/v1/orders", as: merchant)
                 statuses.append(response.status)
+                limited = response
                 remaining.append(response.headers[HTTPField.Name("RateLimit-Remaining")!])
                 #expect(response.headers[HTTPField.Name("RateLimit-Limit")!] == "3")
             }
@@ -129,9 +131,8 @@ struct RefundAndListTests {
             #expect(served <= 3 + Int((elapsed / .seconds(1)).rounded(.down)), "\(served) served in \(elapsed)")
             #expect(remaining.first == "2")
             #expect(remaining.last == "0")
-            let limited = try await api.request(.get, "/v1/orders", as: merchant)
-            #expect(limited.problemCode == "rate_limited")
-            #expect(Int(limited.headers[.retryAfter] ?? "") ?? 0 >= 1)
+            #expect(limited?.problemCode == "rate_limited")
+            #expect(Int(limited?.headers[.retryAfter] ?? "") ?? 0 >= 1)
             // Another key has its own budget.
             let other = try await api.merchant()
             #expect(try await api.request(.get, "/v1/orders", as: other).status == .ok)
