@@ -24,6 +24,8 @@ import Synchronization
 /// that writes an order's event locks the order's row first, so per key, id order is commit order.
 final class OutboxRelay: Service, Sendable {
     static let ownerApplicationName = "settle-relay-owner"
+    /// How far (by creation time) a shard's read floor trails the newest rows it published.
+    static let floorLag: TimeInterval = 0.25
 
     private let databaseURL: URL
     private let producer: KafkaProducer
@@ -98,10 +100,12 @@ final class OutboxRelay: Service, Sendable {
     private func publish(_ store: OutboxStore) async throws {
         var owned: Set<Int> = []
         var planned = ContinuousClock.now - .seconds(60)
-        // Per owned shard, the highest id this session deleted. Rounds read after it; a full
-        // scan from the start every poll interval finds rows that committed after a higher id
-        // was published (the bigserial gap), which the floor would skip. Such a row always
-        // belongs to another key than the rows published before it, so per-key order holds.
+        // Per owned shard, a floor: the highest id this session deleted among rows created at
+        // least `floorLag` ago. Rounds read after it. Concurrent transactions commit out of id
+        // order within milliseconds, so the floor trails the newest rows and such a row is
+        // still read by the next round; one that commits later than that (the bigserial gap)
+        // is found by a scan from the start every poll interval. Such a row always belongs to
+        // another key than the rows published before it, so per-key order holds.
         var floors: [Int: Int64] = [:]
         var scanned = ContinuousClock.now - .seconds(60)
         while !isStopping {
@@ -113,8 +117,9 @@ final class OutboxRelay: Service, Sendable {
             let full = ContinuousClock.now - scanned >= settings.pollInterval
             if full { scanned = .now }
             let shards = owned.sorted().map { (shard: $0, after: full ? 0 : floors[$0, default: 0]) }
-            let sent = try await publishRound(shards: shards, store: store) { shard, id in
-                floors[shard] = max(floors[shard, default: 0], id)
+            let settled = Date().addingTimeInterval(-Self.floorLag)
+            let sent = try await publishRound(shards: shards, store: store) { row in
+                if row.createdAt <= settled { floors[row.shard] = max(floors[row.shard, default: 0], row.id) }
             }
             if sent == 0 { await doorbell.wait(upTo: settings.pollInterval) }
         }
@@ -153,7 +158,7 @@ final class OutboxRelay: Service, Sendable {
     /// session (the rows stay and are sent again). One round is three round trips whatever the
     /// number of shards, so a row waits for about one round, not one per shard.
     private func publishRound(shards: [(shard: Int, after: Int64)], store: OutboxStore,
-                              deleted: (_ shard: Int, _ id: Int64) -> Void) async throws -> Int {
+                              deleted: (OutboxRow) -> Void) async throws -> Int {
         guard !shards.isEmpty else { return 0 }
         let rows = try await store.pending(shards: shards, limit: settings.batchSize)
         guard !rows.isEmpty else { return 0 }
@@ -175,7 +180,7 @@ final class OutboxRelay: Service, Sendable {
         }
         if !acknowledged.isEmpty {
             try await store.delete(ids: acknowledged.map(\.id))
-            for row in acknowledged { deleted(row.shard, row.id) }
+            for row in acknowledged { deleted(row) }
             let now = Date()
             for row in acknowledged {
                 publishLatency.recordNanoseconds(Int64(max(0, now.timeIntervalSince(row.createdAt)) * 1_000_000_000))

@@ -8,11 +8,11 @@ import Foundation
 /// more than one request in flight sees ~40 ms added to a round trip that otherwise takes well
 /// under one: latency figures taken on the development broker would measure the mock, not
 /// Settle. This thread sets `TCP_NODELAY` on the process's connected TCP sockets (the mock's, and
-/// the admin server's, which already have it) every few milliseconds; the option is idempotent.
+/// the admin server's, which already have it) ten times a second; the option is idempotent.
 final class MockSocketTuner: Sendable {
     private let thread: KafkaPollThread
 
-    init(interval: Duration = .milliseconds(20)) {
+    init(interval: Duration = .milliseconds(100)) {
         let microseconds = useconds_t(interval.components.attoseconds / 1_000_000_000_000 + interval.components.seconds * 1_000_000)
         thread = KafkaPollThread(name: "settle-broker-nodelay", body: {
             Self.disableNagleOnConnectedSockets()

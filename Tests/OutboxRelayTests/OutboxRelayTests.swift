@@ -30,8 +30,16 @@ struct OutboxRelayTests {
                 INSERT INTO outbox (event_id, topic, key, payload, headers)
                 VALUES (gen_random_uuid(), \(fixture.topic), \(keys[0]), \(#"{"key":"\#(keys[0])","sequence":0}"#)::jsonb, '{"event-id":"early"}')
                 """, logger: logger)
-            // …while a later one, with a higher id, commits and is published.
-            try await fixture.insert([(keys[1], 0)])
+            // …while a later one, with a higher id, commits and is published. It reads as a
+            // minute old, so deleting it moves the shard's read floor past the early row's id:
+            // only the relay's periodic scan from the start can find the early row then.
+            let later = try await PostgresConnection.connect(configuration: configuration, id: 10, logger: logger)
+            try await later.query("""
+                INSERT INTO outbox (event_id, topic, key, payload, headers, created_at)
+                VALUES (gen_random_uuid(), \(fixture.topic), \(keys[1]), \(#"{"key":"\#(keys[1])","sequence":0}"#)::jsonb,
+                        '{"event-id":"later"}', now() - interval '1 minute')
+                """, logger: logger)
+            try await later.close()
             try await eventually("the later row to be published") { reader.all.contains { $0.key == keys[1] } }
             #expect(!reader.all.contains { $0.key == keys[0] })
 

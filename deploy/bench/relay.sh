@@ -40,6 +40,10 @@ port1=$((SETTLE_PORT_BASE + 93)); port2=$((SETTLE_PORT_BASE + 94))
 
 echo "==> latency: 2,000 rows/s for 20 s, one relay"
 start_relay "$port1"
+# Steady state: measure once the relay owns every shard (it takes them within its first second).
+for _ in $(seq 1 100); do
+  curl -fsS "http://127.0.0.1:$port1/metrics" | grep -q '^settle_relay_owned_shards 16' && break; sleep 0.1
+done
 "$pgbench" "$bench_url" -n -c 4 -j 2 -T 20 -R 2000 -f deploy/bench/outbox-insert.sql -D topic="'$topic'" >/dev/null 2>&1
 sleep 1
 latency=$(curl -fsS "http://127.0.0.1:$port1/metrics" | grep '^settle_relay_publish_latency_seconds_bucket')
