@@ -34,14 +34,14 @@ struct StatusCommand: AsyncParsableCommand {
             }
         }
 
-        let postgres = PostgresClient(configuration: try DatabaseConfiguration.make(url: settings.databaseURL, applicationName: "settle-status"), backgroundLogger: logger)
-        await withDiscardingTaskGroup { group in
-            group.addTask { await postgres.run() }
-            await report("PostgreSQL", DatabaseConfiguration.address(of: settings.databaseURL)) {
-                try await DatabaseProbe.check(postgres, timeout: .seconds(3), logger: logger)
-                return "answers"
+        // One connection of its own, so a failure says why (refused, unknown database, password).
+        await report("PostgreSQL", DatabaseConfiguration.address(of: settings.databaseURL)) {
+            do {
+                try await DatabaseProbe.connect(url: settings.databaseURL, logger: logger)
+            } catch {
+                throw LocalProcess.Failure(description: DatabaseProbe.reason(error))
             }
-            group.cancelAll()
+            return "answers"
         }
         let redis = try RedisClient(url: settings.redisURL, logger: logger)
         await report("Redis", redis.address) {
