@@ -20,9 +20,9 @@ enum OrderAPIApplication {
     ///   (see `IdempotencyStore`); `postgres` when nil.
     static func buildRouter(postgres: PostgresClient, claims: PostgresClient? = nil, redis: RedisClient?, settings: APISettings, logger: Logger) -> Built {
         let router = Router(context: APIRequestContext.self)
-        router.add(middleware: ProblemMiddleware())
-        router.add(middleware: MetricsMiddleware())
         let table = RouteTable()
+        router.add(middleware: ProblemMiddleware(routes: table))
+        router.add(middleware: MetricsMiddleware())
         table.add(.get, "/openapi.yaml", to: router) { _, _ in
             Response(status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: ByteBuffer(bytes: OpenAPIDocument.bytes)))
         }

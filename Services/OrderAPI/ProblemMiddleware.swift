@@ -7,9 +7,18 @@ import SettleStorage
 /// the router's own 404/405, an oversized body, PostgreSQL going away. Anything not known here
 /// is a bug: it is logged and answered 500 `internal_error`.
 struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
+    /// The API's routes, so a known path with the wrong method is 405 with `Allow`, not 404.
+    var routes: RouteTable?
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
+        } catch let error as HTTPError where error.status == .notFound {
+            let allowed = routes?.methods(allowedOn: request.uri.path) ?? []
+            guard !allowed.isEmpty else { return Self.response(for: error, request: request, logger: context.logger) }
+            return APIProblem(.methodNotAllowed, code: "method_not_allowed",
+                              detail: "\(request.method) is not allowed on \(request.uri.path); use \(allowed.joined(separator: ", ")).",
+                              headers: [.allow: allowed.joined(separator: ", ")]).response()
         } catch {
             return Self.response(for: error, request: request, logger: context.logger)
         }

@@ -9,6 +9,23 @@ final class RouteTable: Sendable {
 
     var routes: [String] { entries.withLock { $0.sorted() } }
 
+    /// The methods registered for a concrete path (a `{param}` matches any one segment), for
+    /// answering 405 with `Allow` rather than 404 when only the method is wrong.
+    func methods(allowedOn path: String) -> [String] {
+        let segments = path.split(separator: "/", omittingEmptySubsequences: true)
+        return entries.withLock { entries in
+            entries.compactMap { entry -> String? in
+                let parts = entry.split(separator: " ", maxSplits: 1)
+                guard parts.count == 2 else { return nil }
+                let template = parts[1].split(separator: "/", omittingEmptySubsequences: true)
+                guard template.count == segments.count,
+                      zip(template, segments).allSatisfy({ $0.hasPrefix("{") || $0 == $1 }) else { return nil }
+                return String(parts[0])
+            }
+        }
+        .sorted()
+    }
+
     func add(
         _ method: HTTPRequest.Method, _ path: String, to group: RouterGroup<APIRequestContext>, prefix: String,
         use handler: @escaping @Sendable (Request, APIRequestContext) async throws -> Response

@@ -166,13 +166,21 @@ struct OrderCreationTests {
         }
     }
 
-    @Test("Unknown routes and malformed ids are problem documents, never 500")
+    @Test("Unknown routes, wrong methods (405 with Allow) and malformed ids are problem documents, never 500")
     func unknownRoutes() async throws {
         try await APIHarness.run { api in
             let merchant = try await api.merchant()
             let route = try await api.request(.get, "/v1/nothing-here", as: merchant)
             #expect(route.status == .notFound)
             #expect(route.problemCode == "route_not_found")
+            for (method, path, allowed) in [(HTTPRequest.Method.delete, "/v1/orders", "GET, POST"),
+                                             (.put, "/v1/orders/\(UUID().lowercased)", "GET"),
+                                             (.get, "/v1/orders/\(UUID().lowercased)/refund", "POST")] {
+                let wrong = try await api.request(method, path, as: merchant)
+                #expect(wrong.status == .methodNotAllowed, "\(method) \(path)")
+                #expect(wrong.problemCode == "method_not_allowed")
+                #expect(wrong.headers[.allow] == allowed)
+            }
             let id = try await api.request(.get, "/v1/orders/not-a-uuid", as: merchant)
             #expect(id.status == .notFound)
             #expect(id.problemCode == "resource_missing")
