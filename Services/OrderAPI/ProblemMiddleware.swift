@@ -14,11 +14,10 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch let error as HTTPError where error.status == .notFound {
+            // The router only knows 404; a path that exists under other methods is a 405.
             let allowed = routes?.methods(allowedOn: request.uri.path) ?? []
-            guard !allowed.isEmpty else { return Self.response(for: error, request: request, logger: context.logger) }
-            return APIProblem(.methodNotAllowed, code: "method_not_allowed",
-                              detail: "\(request.method) is not allowed on \(request.uri.path); use \(allowed.joined(separator: ", ")).",
-                              headers: [.allow: allowed.joined(separator: ", ")]).response()
+            let answer = allowed.isEmpty ? error : HTTPError(.methodNotAllowed, headers: [.allow: allowed.joined(separator: ", ")])
+            return Self.response(for: answer, request: request, logger: context.logger)
         } catch {
             return Self.response(for: error, request: request, logger: context.logger)
         }

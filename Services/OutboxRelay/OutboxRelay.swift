@@ -14,9 +14,10 @@ import Synchronization
 /// whose session holds the shard's advisory lock. Relays share the shards evenly and take over
 /// the shards of a relay that died (its session ends, so its locks go) within about a second.
 /// Each round reads the owned shards' next rows in one query, in id order per shard, sends them
-/// all at once, and deletes in one statement those the broker acknowledged. A relay killed between the acknowledgement
-/// and the delete leaves rows that the next owner sends again: duplicates with their original
-/// `event-id`, which consumers drop, and never a loss or a reordering.
+/// all at once, and deletes in one statement those the broker acknowledged. A relay killed
+/// between the acknowledgement and the delete leaves rows that the next owner sends again:
+/// duplicates with their original `event-id`, which consumers drop, and never a loss or a
+/// reordering.
 ///
 /// Gap safety: rows are found by scanning what is still in the table, not by remembering the
 /// highest id seen, so a row whose transaction commits after a higher id was published is still

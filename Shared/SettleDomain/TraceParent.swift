@@ -3,12 +3,10 @@
 public enum TraceParent {
     public static func random() -> String {
         var generator = SystemRandomNumberGenerator()
-        let words = (generator.next() as UInt64, generator.next() as UInt64, generator.next() as UInt64)
-        return "00-\(hex(words.0))\(hex(words.1))-\(hex(words.2))-01"
-    }
-
-    private static func hex(_ word: UInt64) -> String {
-        let digits = String(word, radix: 16)
-        return String(repeating: "0", count: 16 - digits.count) + digits
+        var bytes: [UInt8] = []
+        for _ in 0..<3 {
+            withUnsafeBytes(of: generator.next() as UInt64) { bytes.append(contentsOf: $0) }
+        }
+        return "00-\(Hex.encode(bytes.prefix(16)))-\(Hex.encode(bytes.suffix(8)))-01"
     }
 }
