@@ -21,20 +21,29 @@ public struct OrderBatchWriter: Sendable {
 
     /// Inserts the batch in one transaction. Returns the ids of the orders committed; an order
     /// missing from the result lost its idempotency claim and was not created. Throws if the
-    /// transaction failed, in which case nothing of the batch was committed.
+    /// transaction failed, in which case nothing of the batch was committed (or, if the
+    /// connection broke during the COMMIT, the outcome is unknown).
+    ///
+    /// The statement runs between an explicit BEGIN and COMMIT, although it is one statement.
+    /// On its own it would be an implicit transaction, which PostgreSQL commits only at the
+    /// protocol's Sync, after it has already sent the statement's CommandComplete, and the
+    /// driver returns at CommandComplete: an order could be answered 201 before its commit,
+    /// and lost if the server died in between. COMMIT's own CommandComplete comes after the
+    /// commit, and its WAL flush, are done.
     public func commit(_ batch: [PendingOrder]) async throws -> Set<UUID> {
-        var committed: Set<UUID> = []
-        for try await id in try await client.execute(InsertOrderBatch(batch), logger: logger) {
-            committed.insert(id)
+        try await client.withTransaction(logger: logger) { connection in
+            var committed: Set<UUID> = []
+            for try await id in try await connection.execute(InsertOrderBatch(batch), logger: logger) {
+                committed.insert(id)
+            }
+            return committed
         }
-        return committed
     }
 }
 
-/// The group-commit statement. One statement is one transaction: the data-modifying CTEs
-/// commit together or not at all. Arrays cannot hold NULL through the driver, so "no
-/// description" is a flag and "no idempotency key" is the empty key (a real key has 1 to 255
-/// characters).
+/// The group-commit statement: the data-modifying CTEs commit together or not at all. Arrays
+/// cannot hold NULL through the driver, so "no description" is a flag and "no idempotency key"
+/// is the empty key (a real key has 1 to 255 characters).
 struct InsertOrderBatch: PostgresPreparedStatement {
     static let sql = """
         WITH batch AS (
