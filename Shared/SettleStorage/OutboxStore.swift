@@ -96,4 +96,34 @@ public struct OutboxRow: Sendable {
     public var payload: String
     public var headers: [String: String]
     public var createdAt: Date
+
+    public init(id: Int64, shard: Int, eventID: UUID, topic: String, key: String, payload: String,
+                headers: [String: String], createdAt: Date) {
+        self.id = id
+        self.shard = shard
+        self.eventID = eventID
+        self.topic = topic
+        self.key = key
+        self.payload = payload
+        self.headers = headers
+        self.createdAt = createdAt
+    }
+
+    /// The rows one round may send: of each shard's rows (in id order), those before the
+    /// first key that repeats. A key's next row then waits for the round that follows the
+    /// acknowledgement of its previous one, so a row the broker refuses is never overtaken
+    /// in Kafka by a later event of its order; rounds stay a per-shard prefix, as the relay's
+    /// deletes and read floors assume.
+    public static func oneRoundPrefix(_ rows: [OutboxRow]) -> [OutboxRow] {
+        var keys: Set<String> = []
+        var cut: Set<Int> = []
+        return rows.filter { row in
+            guard !cut.contains(row.shard) else { return false }
+            guard keys.insert(row.key).inserted else {
+                cut.insert(row.shard)
+                return false
+            }
+            return true
+        }
+    }
 }
