@@ -155,9 +155,9 @@ final class OutboxRelay: Service, Sendable {
     /// Reads the next rows of every owned shard in one query, sends them all at once (in id
     /// order within each shard, and at most one row per key), and deletes in one statement the
     /// rows the broker acknowledged: per shard the acknowledged prefix, never a row after one
-    /// that failed, so a failed row is sent again before anything behind it. A failure then ends the relay's
-    /// session (the rows stay and are sent again). One round is three round trips whatever the
-    /// number of shards, so a row waits for about one round, not one per shard.
+    /// that failed, so a failed row is sent again before anything behind it. A failure then
+    /// ends the relay's session (the rows stay and are sent again). One round is three round
+    /// trips whatever the number of shards, so a row waits for about one round, not one per shard.
     private func publishRound(shards: [(shard: Int, after: Int64)], store: OutboxStore,
                               deleted: (OutboxRow) -> Void) async throws -> Int {
         guard !shards.isEmpty else { return 0 }

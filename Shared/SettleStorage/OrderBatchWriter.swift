@@ -28,8 +28,8 @@ public struct OrderBatchWriter: Sendable {
     /// On its own it would be an implicit transaction, which PostgreSQL commits only at the
     /// protocol's Sync, after it has already sent the statement's CommandComplete, and the
     /// driver returns at CommandComplete: an order could be answered 201 before its commit,
-    /// and lost if the server died in between. COMMIT's own CommandComplete comes after the
-    /// commit, and its WAL flush, are done.
+    /// and lost if the server died in between. COMMIT's own CommandComplete comes only once the
+    /// commit and its WAL flush are done.
     public func commit(_ batch: [PendingOrder]) async throws -> Set<UUID> {
         try await client.withTransaction(logger: logger) { connection in
             var committed: Set<UUID> = []
