@@ -19,14 +19,14 @@ import Synchronization
 /// duplicates with their original `event-id`, which consumers drop, and never a loss or a
 /// reordering.
 ///
-/// Gap safety: rows are found by scanning what is still in the table, not by remembering the
-/// highest id seen, so a row whose transaction commits after a higher id was published is still
-/// found (the bigserial-gap bug cannot lose it). Order per key holds because every transaction
-/// that writes an order's event locks the order's row first, so per key, id order is commit order.
+/// Gap safety without clocks: a round reads only rows whose transaction is older than every
+/// transaction still in progress (below the snapshot's xmin), in (transaction id, id) order, so a
+/// row that commits late can never land behind a position the relay already passed (the
+/// bigserial-gap bug cannot lose it), and one order's events are published in commit order,
+/// because every transaction writing an order's event takes the order's row lock first
+/// (migration 0006).
 final class OutboxRelay: Service, Sendable {
     static let ownerApplicationName = "settle-relay-owner"
-    /// How far (by creation time) a shard's read floor trails the newest rows it published.
-    static let floorLag: TimeInterval = 0.25
 
     private let databaseURL: URL
     private let producer: KafkaProducer
@@ -101,26 +101,18 @@ final class OutboxRelay: Service, Sendable {
     private func publish(_ store: OutboxStore) async throws {
         var owned: Set<Int> = []
         var planned = ContinuousClock.now - .seconds(60)
-        // Per owned shard, a floor: the highest id this session deleted among rows created at
-        // least `floorLag` ago. Rounds read after it. Concurrent transactions commit out of id
-        // order within milliseconds, so the floor trails the newest rows and such a row is
-        // still read by the next round; one that commits later than that (the bigserial gap)
-        // is found by a scan from the start every poll interval. Such a row always belongs to
-        // another key than the rows published before it, so per-key order holds.
-        var floors: [Int: Int64] = [:]
-        var scanned = ContinuousClock.now - .seconds(60)
+        // Per owned shard, the position of the last row this session deleted; rounds read after
+        // it. Nothing can appear behind it later: rows are read only below the snapshot's xmin.
+        var positions: [Int: OutboxPosition] = [:]
         while !isStopping {
             if ContinuousClock.now - planned >= .seconds(1) {
                 owned = try await rebalance(store, owned: owned)
-                floors = floors.filter { owned.contains($0.key) }
+                positions = positions.filter { owned.contains($0.key) }
                 planned = .now
             }
-            let full = ContinuousClock.now - scanned >= settings.pollInterval
-            if full { scanned = .now }
-            let shards = owned.sorted().map { (shard: $0, after: full ? 0 : floors[$0, default: 0]) }
-            let settled = Date().addingTimeInterval(-Self.floorLag)
+            let shards = owned.sorted().map { (shard: $0, after: positions[$0, default: .start]) }
             let sent = try await publishRound(shards: shards, store: store) { row in
-                if row.createdAt <= settled { floors[row.shard] = max(floors[row.shard, default: 0], row.id) }
+                positions[row.shard] = max(positions[row.shard, default: .start], row.position)
             }
             if sent == 0 { await doorbell.wait(upTo: settings.pollInterval) }
         }
@@ -152,13 +144,13 @@ final class OutboxRelay: Service, Sendable {
         return owned
     }
 
-    /// Reads the next rows of every owned shard in one query, sends them all at once (in id
-    /// order within each shard, and at most one row per key), and deletes in one statement the
+    /// Reads the next rows of every owned shard in one query, sends them all at once (in
+    /// (transaction id, id) order within each shard, and at most one row per key), and deletes in one statement the
     /// rows the broker acknowledged: per shard the acknowledged prefix, never a row after one
     /// that failed, so a failed row is sent again before anything behind it. A failure then
     /// ends the relay's session (the rows stay and are sent again). One round is three round
     /// trips whatever the number of shards, so a row waits for about one round, not one per shard.
-    private func publishRound(shards: [(shard: Int, after: Int64)], store: OutboxStore,
+    private func publishRound(shards: [(shard: Int, after: OutboxPosition)], store: OutboxStore,
                               deleted: (OutboxRow) -> Void) async throws -> Int {
         guard !shards.isEmpty else { return 0 }
         let rows = OutboxRow.oneRoundPrefix(try await store.pending(shards: shards, limit: settings.batchSize))

@@ -43,32 +43,39 @@ public struct OutboxStore: Sendable {
         return 1
     }
 
-    /// The oldest rows of each shard after an id (0: from the start), up to `limit` per shard, in
-    /// id order within a shard (which, per key, is commit order: every transaction writing an
-    /// order's event locks the order's row first). One round trip for all the shards a relay
-    /// owns. Starting after the last id a relay deleted skips the dead index entries its own
-    /// deletes left behind, which otherwise every scan walks until vacuum removes them.
-    public func pending(shards: [(shard: Int, after: Int64)], limit: Int) async throws -> [OutboxRow] {
+    /// The next rows of each shard after a position, up to `limit` per shard, in (transaction id,
+    /// id) order: only rows whose transaction is older than every transaction still in progress
+    /// (below the snapshot's xmin, migration 0006), so nothing can still appear before a position
+    /// once it was read, and per order this order is commit order. One round trip for all the
+    /// shards a relay owns. Starting after the last row a relay deleted skips the dead index
+    /// entries its own deletes left behind, which otherwise every scan walks until vacuum.
+    public func pending(shards: [(shard: Int, after: OutboxPosition)], limit: Int) async throws -> [OutboxRow] {
         let rows = try await connection.query(Self.pendingQuery(shards: shards, limit: limit), logger: logger)
         var result: [OutboxRow] = []
-        for try await (id, shard, eventID, topic, key, payload, headers, createdAt)
-            in rows.decode((Int64, Int16, UUID, String, String, String, String, Date).self) {
+        for try await (id, xactID, shard, eventID, topic, key, payload, headers, createdAt)
+            in rows.decode((Int64, Int64, Int16, UUID, String, String, String, String, Date).self) {
             let decoded = (try? JSONDecoder().decode([String: String].self, from: Data(headers.utf8))) ?? [:]
-            result.append(OutboxRow(id: id, shard: Int(shard), eventID: eventID, topic: topic, key: key, payload: payload,
-                                    headers: decoded, createdAt: createdAt))
+            result.append(OutboxRow(id: id, xactID: xactID, shard: Int(shard), eventID: eventID, topic: topic, key: key,
+                                    payload: payload, headers: decoded, createdAt: createdAt))
         }
         return result
     }
 
     /// The shard scans; public so a test can check their plan is index scans.
-    public static func pendingQuery(shards: [(shard: Int, after: Int64)], limit: Int) -> PostgresQuery {
+    public static func pendingQuery(shards: [(shard: Int, after: OutboxPosition)], limit: Int) -> PostgresQuery {
+        // xid8 has no cast from bigint; text is the way between them (ids stay below 2^63).
         """
-        SELECT o.id, o.shard, o.event_id, o.topic, o.key, o.payload::text, o.headers::text, o.created_at
-        FROM unnest(\(shards.map { Int16($0.shard) })::smallint[], \(shards.map(\.after))::bigint[]) AS s(shard, after)
+        SELECT o.id, o.xact_id::text::bigint, o.shard, o.event_id, o.topic, o.key, o.payload::text, o.headers::text, o.created_at
+        FROM unnest(\(shards.map { Int16($0.shard) })::smallint[], \(shards.map(\.after.xactID))::bigint[],
+                    \(shards.map(\.after.id))::bigint[]) AS s(shard, after_xact, after_id)
+        CROSS JOIN (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin) AS horizon
         CROSS JOIN LATERAL (
-            SELECT * FROM outbox WHERE outbox.shard = s.shard AND outbox.id > s.after ORDER BY id LIMIT \(limit)
+            SELECT * FROM outbox
+            WHERE outbox.shard = s.shard AND (outbox.xact_id, outbox.id) > (s.after_xact::text::xid8, s.after_id)
+              AND outbox.xact_id < horizon.xmin
+            ORDER BY outbox.xact_id, outbox.id LIMIT \(limit)
         ) AS o
-        ORDER BY o.shard, o.id
+        ORDER BY o.shard, o.xact_id, o.id
         """
     }
 
@@ -89,6 +96,8 @@ public struct OutboxStore: Sendable {
 /// An outbox row: one event's Kafka message.
 public struct OutboxRow: Sendable {
     public var id: Int64
+    /// The transaction that wrote the row (`pg_current_xact_id()`).
+    public var xactID: Int64
     public var shard: Int
     public var eventID: UUID
     public var topic: String
@@ -97,9 +106,10 @@ public struct OutboxRow: Sendable {
     public var headers: [String: String]
     public var createdAt: Date
 
-    public init(id: Int64, shard: Int, eventID: UUID, topic: String, key: String, payload: String,
+    public init(id: Int64, xactID: Int64, shard: Int, eventID: UUID, topic: String, key: String, payload: String,
                 headers: [String: String], createdAt: Date) {
         self.id = id
+        self.xactID = xactID
         self.shard = shard
         self.eventID = eventID
         self.topic = topic
@@ -108,6 +118,9 @@ public struct OutboxRow: Sendable {
         self.headers = headers
         self.createdAt = createdAt
     }
+
+    /// Where the relay is in the shard once this row is published.
+    public var position: OutboxPosition { OutboxPosition(xactID: xactID, id: id) }
 
     /// The rows one round may send: of each shard's rows (in id order), those before the
     /// first key that repeats. A key's next row then waits for the round that follows the

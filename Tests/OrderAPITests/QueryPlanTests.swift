@@ -34,7 +34,7 @@ struct QueryPlanTests {
                     ("order page backwards", OrderStore.listQuery(merchant: merchant, status: nil, page: PageRequest(limit: 10, endingBefore: order))),
                     ("event page", EventStore.listQuery(merchant: merchant, type: nil, page: page)),
                     ("idempotency lookup", IdempotencyStore.lookupQuery(merchant: merchant, key: "k-1")),
-                    ("unpublished outbox rows", OutboxStore.pendingQuery(shards: [(3, 0), (7, 1_000)], limit: 500)),
+                    ("unpublished outbox rows", OutboxStore.pendingQuery(shards: [(3, .start), (7, OutboxPosition(xactID: 900, id: 1_000))], limit: 500)),
                 ]
                 for (name, query) in plans {
                     let nodes = try await Self.planNodes(query, client: client, logger: logger)

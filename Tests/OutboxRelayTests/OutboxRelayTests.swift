@@ -11,41 +11,52 @@ struct OutboxRelayTests {
         (0..<perKey).flatMap { sequence in (0..<keys).map { ("\(prefix)-\($0)", sequence) } }
     }
 
-    @Test("A row committed after a higher id was published is still published (the bigserial gap)")
-    func outOfOrderCommits() async throws {
+    @Test("A transaction holding an early row open for 2 s: later rows of its order wait for it, nothing is skipped, no clock decides")
+    func earlyTransactionHeldOpen() async throws {
         try await RelayFixture.run { fixture in
             let reader = try TopicReader(fixture)
             async let reading: Void = reader.run()
             let relay = try fixture.startRelay()
 
-            // Two keys in the same shard, so one publisher reads both in id order.
+            // Order K and another order L in the same shard, so one publisher reads both.
             let keys = try await Self.keysInOneShard(fixture, count: 2)
+            let (k, l) = (keys[0], keys[1])
             let logger = RelayFixture.logger
             var configuration = try DatabaseConfiguration.connection(url: fixture.databaseURL)
             configuration.options.connectTimeout = .seconds(5)
             let early = try await PostgresConnection.connect(configuration: configuration, id: 9, logger: logger)
-            // The early transaction takes the lower id and stays open…
-            try await early.query("BEGIN", logger: logger)
-            try await early.query("""
-                INSERT INTO outbox (event_id, topic, key, payload, headers)
-                VALUES (gen_random_uuid(), \(fixture.topic), \(keys[0]), \(#"{"key":"\#(keys[0])","sequence":0}"#)::jsonb, '{"event-id":"early"}')
-                """, logger: logger)
-            // …while a later one, with a higher id, commits and is published. It reads as a
-            // minute old, so deleting it moves the shard's read floor past the early row's id:
-            // only the relay's periodic scan from the start can find the early row then.
-            let later = try await PostgresConnection.connect(configuration: configuration, id: 10, logger: logger)
-            try await later.query("""
-                INSERT INTO outbox (event_id, topic, key, payload, headers, created_at)
-                VALUES (gen_random_uuid(), \(fixture.topic), \(keys[1]), \(#"{"key":"\#(keys[1])","sequence":0}"#)::jsonb,
-                        '{"event-id":"later"}', now() - interval '1 minute')
-                """, logger: logger)
-            try await later.close()
-            try await eventually("the later row to be published") { reader.all.contains { $0.key == keys[1] } }
-            #expect(!reader.all.contains { $0.key == keys[0] })
+            do {
+                // The early transaction takes the lowest id (K's first event) and stays open…
+                try await early.query("BEGIN", logger: logger)
+                try await early.query("""
+                    INSERT INTO outbox (event_id, topic, key, payload, headers)
+                    VALUES (gen_random_uuid(), \(fixture.topic), \(k), \(#"{"key":"\#(k)","sequence":0}"#)::jsonb, '{"event-id":"early"}')
+                    """, logger: logger)
+                // …while K's later events and L's commit, each in its own transaction. Their rows read
+                // as a minute old, so no rule based on creation time would hold them back.
+                for (key, sequence) in [(k, 1), (l, 0), (k, 2), (l, 1)] {
+                    try await fixture.database.query("""
+                        INSERT INTO outbox (event_id, topic, key, payload, headers, created_at)
+                        VALUES (gen_random_uuid(), \(fixture.topic), \(key), \(#"{"key":"\#(key)","sequence":\#(sequence)}"#)::jsonb,
+                                jsonb_build_object('event-id', gen_random_uuid()), now() - interval '1 minute')
+                        """, logger: logger)
+                }
+                try await Task.sleep(for: .seconds(2))  // the scenario: the early transaction stays open this long
+                try await early.query("COMMIT", logger: logger)
 
-            try await early.query("COMMIT", logger: logger)
-            try await eventually("the early row, committed last, to be published too") { reader.all.contains { $0.key == keys[0] } }
-            try await eventually("the outbox to be empty") { try await fixture.outboxCount() == 0 }
+                try await eventually("every row to be published") { reader.all.count >= 5 }
+                try await eventually("the outbox to be empty") { try await fixture.outboxCount() == 0 }
+                let sequences = { (key: String) in reader.all.filter { $0.key == key }.map(\.sequence) }
+                #expect(sequences(k) == [0, 1, 2], "K's events in id order")
+                #expect(sequences(l) == [0, 1])
+                #expect(reader.outOfOrderKeys().isEmpty)
+            } catch {
+                // A connection must be closed before it is released, or postgres-nio stops the process.
+                try? await early.close()
+                relay.kill(SIGKILL)
+                await reader.stop()
+                throw error
+            }
             try await early.close()
             relay.kill(SIGTERM)
             try await eventually("the relay to stop") { relay.outputClosed }

@@ -5,7 +5,7 @@ import Testing
 @Suite("Outbox relay rounds")
 struct RoundPrefixTests {
     static func row(_ id: Int64, shard: Int, key: String) -> OutboxRow {
-        OutboxRow(id: id, shard: shard, eventID: UUID(), topic: "orders.v1", key: key, payload: "{}", headers: [:],
+        OutboxRow(id: id, xactID: 1, shard: shard, eventID: UUID(), topic: "orders.v1", key: key, payload: "{}", headers: [:],
                   createdAt: Date(timeIntervalSince1970: 0))
     }
 
