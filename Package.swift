@@ -57,7 +57,7 @@ let package = Package(
         .target(
             name: "SettleRuntime",
             dependencies: [
-                "SettleKafka", "SettleRedis", "SettleStorage",
+                "SettleKafka", "SettleRedis", "SettleStorage", "SettleDomain",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -133,7 +133,14 @@ let package = Package(
         ),
         .executableTarget(
             name: "PaymentWorker",
-            dependencies: ["SettleRuntime", "SettleStorage", "SettleKafka", "SettleDomain"],
+            dependencies: [
+                "SettleRuntime", "SettleStorage", "SettleKafka", "SettleDomain", "SettleRedis",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             path: "Services/PaymentWorker",
             swiftSettings: strictSettings
         ),
@@ -210,6 +217,26 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             path: "Tests/OutboxRelayTests",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "PaymentWorkerTests",
+            dependencies: [
+                "SettleTestSupport", "SettleKafka", "SettleStorage", "SettleDomain",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            path: "Tests/PaymentWorkerTests",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "ProcessorTests",
+            dependencies: [
+                "SettleTestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            path: "Tests/ProcessorTests",
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -33,12 +33,29 @@ key="demo-$(date +%s)"
 echo "$key:hello from Settle" | kcat -b "$KAFKA_BROKERS" -P -t settle.demo -K : -H event-type=demo
 kcat -b "$KAFKA_BROKERS" -C -t settle.demo -o beginning -e -q -f '%k %s (%h)\n' | grep "$key"
 
-echo "==> a merchant, an order and its event through the API at $SETTLE_API_URL"
+echo "==> a merchant and two orders through the API at $SETTLE_API_URL"
 api_key=$(.build/debug/settle merchant create --name "Demo shop" --json | sed -E 's/.*"api_key":"([^"]+)".*/\1/')
-curl -fsS -X POST "$SETTLE_API_URL/v1/orders" \
-  -H "Authorization: Bearer $api_key" -H "Content-Type: application/json" -H "Idempotency-Key: demo-$key" \
-  -d '{"amount":1299,"currency":"usd","payment_method":"pm_card_ok","description":"Demo order"}'
-echo
-curl -fsS "$SETTLE_API_URL/v1/events?limit=1" -H "Authorization: Bearer $api_key"
-echo
+create() {  # $1: payment method → the new order's id
+  curl -fsS -X POST "$SETTLE_API_URL/v1/orders" \
+    -H "Authorization: Bearer $api_key" -H "Content-Type: application/json" -H "Idempotency-Key: demo-$key-$1" \
+    -d "{\"amount\":1299,\"currency\":\"usd\",\"payment_method\":\"$1\",\"description\":\"Demo order\"}" \
+    | sed -E 's/.*"id":"([^"]+)".*/\1/'
+}
+ok=$(create pm_card_ok)
+declined=$(create pm_card_declined)
+echo "    $ok (pm_card_ok), $declined (pm_card_declined)"
+
+echo "==> the relays publish them, the workers charge them through the card-processor simulator"
+status() { curl -fsS "$SETTLE_API_URL/v1/orders/$1" -H "Authorization: Bearer $api_key" | sed -E 's/.*"status":"([^"]+)".*/\1/'; }
+for _ in $(seq 1 100); do
+  [ "$(status "$ok")" != pending ] && [ "$(status "$declined")" != pending ] && break
+  sleep 0.1
+done
+curl -fsS "$SETTLE_API_URL/v1/orders/$ok" -H "Authorization: Bearer $api_key"; echo
+curl -fsS "$SETTLE_API_URL/v1/orders/$declined" -H "Authorization: Bearer $api_key"; echo
+echo "    the processor's own count for $ok: $(curl -fsS "$SETTLE_PROCESSOR_URL/charges/$ok")"
+[ "$(status "$ok")" = succeeded ] && [ "$(status "$declined")" = failed ] || { echo "the orders did not settle; see .settle/logs/"; exit 1; }
+echo "    their events (GET /v1/events):"
+curl -fsS "$SETTLE_API_URL/v1/events?limit=4" -H "Authorization: Bearer $api_key" \
+  | python3 -c 'import json, sys; [print("     ", e["type"], e["order_id"]) for e in json.load(sys.stdin)["data"]]'
 echo "==> done: settings in .settle/stack.env, logs in .settle/logs/; stop with .build/debug/settle down"

@@ -4,6 +4,7 @@ import Logging
 import PostgresNIO
 import ServiceLifecycle
 import SettleRedis
+import SettleRuntime
 import SettleStorage
 
 /// Builds the order API from its dependencies, so the executable and the tests run the same app.

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import SettleDomain
+import SettleRuntime
 import SettleStorage
 
 /// `/v1/orders`: create (group-committed, idempotent), get (cache-aside), list (cursor pages)

@@ -7,7 +7,10 @@ import SettleDomain
 struct LocalService {
     /// The instance's name: its PID file and log are named after it.
     var name: String
+    /// A program beside `settle` (or `settle` itself, for its development-only roles).
     var executable: String
+    /// Its arguments, e.g. `processor` for `settle processor`.
+    var arguments: [String] = []
     var portVariable: String
     var portOffset: Int
     /// The `stack.env` variable that says where it answers, if any.
@@ -15,6 +18,9 @@ struct LocalService {
 
     /// The services of the local stack, in start order (`settle down` stops them in reverse).
     static let all = [
+        // The card-processor simulator first: the payment worker calls it from its first message.
+        LocalService(name: "settle-processor", executable: "settle", arguments: ["processor"], portVariable: "SETTLE_PROCESSOR_PORT",
+                     portOffset: ServicePorts.processor, urlVariable: "SETTLE_PROCESSOR_URL"),
         LocalService(name: "settle-api", executable: "settle-api", portVariable: "SETTLE_API_PORT", portOffset: ServicePorts.api,
                      urlVariable: "SETTLE_API_URL"),
         // Two relays share the outbox's shards; kill one and the other takes them over.
@@ -22,12 +28,21 @@ struct LocalService {
                      urlVariable: nil),
         LocalService(name: "settle-relay-2", executable: "settle-relay", portVariable: "SETTLE_RELAY_PORT", portOffset: ServicePorts.secondRelay,
                      urlVariable: nil),
+        // Two workers share the settle-worker group's partitions; kill one and the other takes them over.
+        LocalService(name: "settle-worker-1", executable: "settle-worker", portVariable: "SETTLE_WORKER_PORT", portOffset: ServicePorts.worker,
+                     urlVariable: nil),
+        LocalService(name: "settle-worker-2", executable: "settle-worker", portVariable: "SETTLE_WORKER_PORT",
+                     portOffset: ServicePorts.secondWorker, urlVariable: nil),
     ]
 
     func port(_ layout: StackLayout) -> Int { layout.portBase + portOffset }
     func url(_ layout: StackLayout) -> String { "http://127.0.0.1:\(port(layout))" }
     func pidFile(_ layout: StackLayout) -> URL { layout.run.appendingPathComponent("\(name).pid") }
-    func pid(_ layout: StackLayout) -> Int32? { LocalProcess.livePID(from: pidFile(layout), expecting: executable) }
+    func pid(_ layout: StackLayout) -> Int32? { LocalProcess.livePID(from: pidFile(layout), expecting: commandLine) }
+
+    /// What its `/proc/<pid>/cmdline` contains: `settle processor` is told apart from `settle broker`
+    /// and from the `settle up` that started it.
+    var commandLine: String { ([executable] + arguments).joined(separator: " ") }
 
     /// Starts the service unless it runs already, then waits until it answers `/healthz`.
     func start(_ layout: StackLayout, environment: [String: String]) async throws {
@@ -39,7 +54,7 @@ struct LocalService {
         }
         var environment = environment
         environment[portVariable] = "\(port(layout))"
-        let pid = try LocalProcess.spawnDetached(executable, [], log: layout.log(name), environment: environment)
+        let pid = try LocalProcess.spawnDetached(executable, arguments, log: layout.log(name), environment: environment)
         try "\(pid)\n".write(to: pidFile(layout), atomically: true, encoding: .utf8)
         let healthy = await LocalProcess.wait(for: .seconds(60)) {
             guard LocalProcess.isAlive(pid) else { return true }

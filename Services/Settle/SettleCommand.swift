@@ -5,10 +5,11 @@ import ArgumentParser
 struct SettleCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "settle",
-        abstract: "Settle's command line: the local stack, migrations and the development broker.",
+        abstract: "Settle's command line: the local stack, migrations, the development broker and the card-processor simulator.",
         subcommands: [
             UpCommand.self, DownCommand.self, StatusCommand.self, MigrateCommand.self,
-            MerchantCommand.self, BrokerCommand.self, ConsumeCommand.self, BenchKafkaCommand.self,
+            MerchantCommand.self, DLQCommand.self, BrokerCommand.self, ProcessorCommand.self, ConsumeCommand.self,
+            BenchKafkaCommand.self,
         ]
     )
 }

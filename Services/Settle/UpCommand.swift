@@ -50,13 +50,13 @@ struct UpCommand: AsyncParsableCommand {
 
         print("""
         Settle's local stack is up:
-          PostgreSQL   \(layout.databaseURL)
-          Redis        \(layout.redisURL)
-          Kafka        \(broker)   (development broker: librdkafka's in-memory mock cluster)
-          broker admin \(layout.brokerAdminURL)
-        \(LocalService.all.map { "  \($0.name.padding(toLength: 14, withPad: " ", startingAt: 0)) \($0.url(layout))" }.joined(separator: "\n"))
-          settings     \(layout.stackEnv.path)
-          logs         \(layout.logs.path)/
+          PostgreSQL       \(layout.databaseURL)
+          Redis            \(layout.redisURL)
+          Kafka            \(broker)   (development broker: librdkafka's in-memory mock cluster)
+          broker admin     \(layout.brokerAdminURL)
+        \(LocalService.all.map { "  \($0.name.padding(toLength: 16, withPad: " ", startingAt: 0)) \($0.url(layout))" }.joined(separator: "\n"))
+          settings         \(layout.stackEnv.path)
+          logs             \(layout.logs.path)/
         """)
     }
 

@@ -6,11 +6,13 @@ public enum EventType: String, Sendable, CaseIterable, Codable {
     case refundRequested = "refund.requested"
     case paymentRefunded = "payment.refunded"
 
-    /// The topic the relay publishes this event to (DESIGN.md "Kafka topics").
+    /// The topic the relay publishes this event to (DESIGN.md "Kafka topics"): what the payment
+    /// worker acts on goes to `orders.v1`, what it did to `payments.v1`. Both are keyed by the
+    /// order id, so each topic carries an order's events in order.
     public var topic: String {
         switch self {
-        case .orderCreated: KafkaTopics.orders
-        case .paymentSucceeded, .paymentFailed, .refundRequested, .paymentRefunded: KafkaTopics.payments
+        case .orderCreated, .refundRequested: KafkaTopics.orders
+        case .paymentSucceeded, .paymentFailed, .paymentRefunded: KafkaTopics.payments
         }
     }
 }

@@ -10,5 +10,6 @@ public enum ServicePorts {
     public static let secondRelay = 84
     public static let worker = 85
     public static let dispatcher = 86
+    public static let secondWorker = 87
     public static let brokerAdmin = 92
 }

@@ -182,6 +182,66 @@ public final class KafkaConsumer: Service, Sendable {
         }
     }
 
+    /// Stops fetching from a partition and takes back the messages handed out from `offset` on:
+    /// they will not be committed by this member, and `resume(_:)` fetches again from `offset`.
+    /// A revocation does not wait for them. For a message that is not due yet (a retry topic's
+    /// head): the partition waits without holding anything and the other partitions go on.
+    public func pause(_ partition: KafkaTopicPartition, rewindingTo offset: Int64) {
+        let handle = self.handle
+        state.storage.withLock { storage in
+            guard storage.lifecycle == .open, storage.assigned.contains(partition) else { return }
+            storage.buffer.removeAll { $0.topicPartition == partition }
+            if let delivered = storage.delivered[partition], delivered >= offset { storage.delivered[partition] = offset - 1 }
+            let alreadyPaused = storage.paused[partition] != nil
+            storage.paused[partition] = .some(offset)
+            guard !alreadyPaused else { return }
+            _ = RDKafkaTopicPartitionList.withList([(partition, Int64(RD_KAFKA_OFFSET_INVALID))]) {
+                rd_kafka_pause_partitions(handle.pointer, $0)
+            }
+        }
+        state.commitProgress.signal()
+    }
+
+    /// Gives up messages handed out from `offset` on, for a partition this member no longer owns
+    /// or is leaving: they will not be committed here, so a revocation or shutdown waiting for
+    /// handed-out messages stops waiting for them, and the next owner reads them from the
+    /// committed offset.
+    public func abandon(_ partition: KafkaTopicPartition, from offset: Int64) {
+        state.storage.withLock { storage in
+            if let delivered = storage.delivered[partition], delivered >= offset { storage.delivered[partition] = offset - 1 }
+        }
+        state.commitProgress.signal()
+    }
+
+    /// Messages not yet committed behind the end of each owned partition (the high watermark of
+    /// the last fetch minus the committed offset); partitions whose figures are not known yet are
+    /// left out. Reads librdkafka's cached figures only, never asks the broker.
+    public func lag() -> [KafkaTopicPartition: Int64] {
+        let handle = self.handle
+        return state.storage.withLock { storage in
+            guard storage.lifecycle == .open else { return [:] }
+            var lag: [KafkaTopicPartition: Int64] = [:]
+            for partition in storage.assigned {
+                var low: Int64 = -1, high: Int64 = -1
+                let error = rd_kafka_get_watermark_offsets(handle.pointer, partition.topic, partition.partition, &low, &high)
+                guard error == RD_KAFKA_RESP_ERR_NO_ERROR, high >= 0 else { continue }
+                let position: Int64
+                if let committed = storage.committed[partition] {
+                    position = committed + 1
+                } else {
+                    let current = RDKafkaTopicPartitionList.withList([(partition, Int64(RD_KAFKA_OFFSET_INVALID))]) { list -> Int64 in
+                        _ = rd_kafka_position(handle.pointer, list)
+                        return list.pointee.elems[0].offset
+                    }
+                    guard current >= 0 else { continue }
+                    position = current
+                }
+                lag[partition] = max(0, high - position)
+            }
+            return lag
+        }
+    }
+
     /// The partitions this member owns right now.
     public var assignment: Set<KafkaTopicPartition> { state.assignment }
 

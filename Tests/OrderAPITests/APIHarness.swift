@@ -32,12 +32,19 @@ struct APIHarness: Sendable {
 
     /// Runs `body` against a live API. `environment` overrides the API's settings
     /// (e.g. `SETTLE_RATE_LIMIT`).
+    /// - Parameter databaseURL: the database to run on; by default one of the test's own, so the
+    ///   stack's relays and payment workers never see (and charge) the test's orders.
     static func run(
         environment: [String: String] = [:],
-        databaseURL: URL = TestStack.shared.databaseURL,
+        databaseURL: URL? = nil,
         redis: (host: String, port: Int)? = nil,
         _ body: @Sendable (APIHarness) async throws -> Void
     ) async throws {
+        guard let databaseURL else {
+            return try await TestDatabase.with { _, url in
+                try await run(environment: environment, databaseURL: url, redis: redis, body)
+            }
+        }
         let settings = try APISettings(environment: EnvironmentReader(environment))
         var configuration = try DatabaseConfiguration.make(url: databaseURL, applicationName: "settle-api-tests")
         configuration.options.maximumConnections = 4

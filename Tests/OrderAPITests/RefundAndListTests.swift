@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import PostgresNIO
+import SettleRuntime
 import SettleStorage
 import SettleTestSupport
 import Testing

@@ -10,11 +10,19 @@ import SettleRedis
 /// change committed, before it answers. The Lua script never replaces a newer version with an
 /// older one, so a slow reader that read the row before a change cannot put the old state back
 /// after the writer stored the new one: once a change's response was sent, no read returns
-/// the state before it. Redis errors are misses, never failures.
-struct OrderCache: Sendable {
+/// the state before it. Redis errors are misses, never failures. The API and the payment worker
+/// (after it records an outcome) store through it, so a state change is never hidden behind a
+/// cached older one.
+public struct OrderCache: Sendable {
     let redis: RedisClient?
     let lifetime: Duration
     let logger: Logger
+
+    public init(redis: RedisClient?, lifetime: Duration, logger: Logger) {
+        self.redis = redis
+        self.lifetime = lifetime
+        self.logger = logger
+    }
 
     static let storeScript = RedisScript("""
         local current = redis.call('GET', KEYS[1])
@@ -33,12 +41,12 @@ struct OrderCache: Sendable {
     private static let misses = requests("miss")
     private static let errors = requests("error")
 
-    static func key(merchant: UUID, order: UUID) -> String {
+    public static func key(merchant: UUID, order: UUID) -> String {
         "settle:order:\(merchant.lowercased):\(order.lowercased)"
     }
 
     /// The cached JSON of an order, or nil on a miss (or when Redis cannot answer).
-    func json(merchant: UUID, order: UUID) async -> [UInt8]? {
+    public func json(merchant: UUID, order: UUID) async -> [UInt8]? {
         guard let redis else { return nil }
         do {
             guard let value = try await redis.get(Self.key(merchant: merchant, order: order)),
@@ -55,7 +63,7 @@ struct OrderCache: Sendable {
     }
 
     /// Stores an order's JSON unless the cache already holds the same or a newer version.
-    func store(_ order: Order, json: [UInt8]) async {
+    public func store(_ order: Order, json: [UInt8]) async {
         guard let redis else { return }
         let milliseconds = lifetime.components.seconds * 1000
         do {
