@@ -24,7 +24,9 @@ import Synchronization
 /// row that commits late can never land behind a position the relay already passed (the
 /// bigserial-gap bug cannot lose it), and one order's events are published in commit order,
 /// because every transaction writing an order's event takes the order's row lock first
-/// (migration 0006).
+/// (migration 0006). The price: the xmin is the whole server's, so while any transaction that
+/// has written something stays open (in any database), every shard's newer rows wait for it.
+/// The outbox-age gauge shows such a stall.
 final class OutboxRelay: Service, Sendable {
     static let ownerApplicationName = "settle-relay-owner"
 

@@ -3,6 +3,7 @@ import Logging
 import ServiceLifecycle
 import SettleKafka
 import SettleRuntime
+import Synchronization
 
 /// Handles one partition's messages in order, one at a time, while other partitions' lanes run
 /// concurrently (DESIGN.md contract clause 6).
@@ -12,27 +13,82 @@ import SettleRuntime
 /// partition alone: the message is given back to the consumer (so a revocation does not wait
 /// for it) and read again once due; the lane holds nothing meanwhile. A message of a partition
 /// this member no longer owns, or met during shutdown, is given back unhandled: the next owner
-/// reads it from the committed offset (swift-kafka-client #136).
-struct PartitionLane: Sendable {
+/// reads it from the committed offset (swift-kafka-client #136). A lane with `highWater`
+/// messages waiting pauses its partition until it is down to half of that, so a slow partition
+/// never makes the worker hold more than that many of its messages.
+final class PartitionLane: Sendable {
     let partition: KafkaTopicPartition
     /// A retry topic's partition: its messages wait until due.
-    let delayed: Bool
-    let consumer: KafkaConsumer
-    let pipeline: MessageHandler
-    let backoff: Backoff
-    let logger: Logger
-    let isStopping: @Sendable () -> Bool
+    private let delayed: Bool
+    /// The longest a retry message can be due in (the largest retry delay): a header asking for
+    /// longer is not believed.
+    private let longestDelay: TimeInterval
+    private let consumer: KafkaConsumer
+    private let pipeline: MessageHandler
+    private let backoff: Backoff
+    private let logger: Logger
+    private let isStopping: @Sendable () -> Bool
+    private let highWater: Int
+    private let messages: AsyncStream<KafkaConsumerMessage>
+    private let input: AsyncStream<KafkaConsumerMessage>.Continuation
+    /// Messages submitted and not yet done, and whether the lane paused the partition for them.
+    private let backlog = Mutex<(count: Int, paused: Bool)>((0, false))
 
-    func run(_ messages: AsyncStream<KafkaConsumerMessage>) async {
+    init(partition: KafkaTopicPartition, delayed: Bool, longestDelay: Duration, consumer: KafkaConsumer,
+         pipeline: @escaping MessageHandler, backoff: Backoff, logger: Logger, highWater: Int = 200,
+         isStopping: @escaping @Sendable () -> Bool) {
+        self.partition = partition
+        self.delayed = delayed
+        self.longestDelay = RetryTopicMiddleware.seconds(longestDelay)
+        self.consumer = consumer
+        self.pipeline = pipeline
+        self.backoff = backoff
+        self.logger = logger
+        self.highWater = highWater
+        self.isStopping = isStopping
+        (messages, input) = AsyncStream.makeStream(of: KafkaConsumerMessage.self)
+    }
+
+    /// Queues a message of this partition (called by the one task reading the consumer).
+    func submit(_ message: KafkaConsumerMessage) {
+        backlog.withLock { backlog in
+            backlog.count += 1
+            if backlog.count >= highWater, !backlog.paused {
+                backlog.paused = true
+                consumer.pause(partition)
+            }
+        }
+        input.yield(message)
+    }
+
+    /// No more messages: the lane ends once it has dealt with those queued.
+    func finish() {
+        input.finish()
+    }
+
+    private func done() {
+        backlog.withLock { backlog in
+            backlog.count -= 1
+            if backlog.paused, backlog.count <= highWater / 2 {
+                backlog.paused = false
+                consumer.resume(partition)
+            }
+        }
+    }
+
+    private var mustStop: Bool { isStopping() || Task.isCancelled }
+
+    func run() async {
         // After a pause, the offset the partition resumes from: messages after it that reached the
         // lane before the pause took effect are read again after the resume, so they are skipped.
         var rewoundTo: Int64?
         for await message in messages {
+            defer { done() }
             if let rewind = rewoundTo {
                 if message.offset > rewind { continue }
                 rewoundTo = nil
             }
-            guard !isStopping(), consumer.assignment.contains(partition) else {
+            guard !mustStop, consumer.assignment.contains(partition) else {
                 rewoundTo = nil
                 consumer.abandon(partition, from: message.offset)
                 continue
@@ -40,9 +96,9 @@ struct PartitionLane: Sendable {
             if delayed, let due = Self.notBefore(message), due > Date() {
                 consumer.pause(partition, rewindingTo: message.offset)
                 rewoundTo = message.offset
-                let wait = due.timeIntervalSinceNow
+                let wait = min(due.timeIntervalSinceNow, longestDelay)
                 _ = try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .milliseconds(Int64(wait * 1000) + 1)) }
-                if isStopping() { continue }
+                if mustStop { continue }
                 if !consumer.assignment.contains(partition) { rewoundTo = nil }
                 consumer.resume(partition)
                 continue
@@ -71,7 +127,7 @@ struct PartitionLane: Sendable {
                 try await pipeline(message)
                 return true
             } catch {
-                if isStopping() || !consumer.assignment.contains(partition) { return false }
+                if mustStop || !consumer.assignment.contains(partition) { return false }
                 let delay = backoff.delay(attempt: attempt)
                 attempt += 1
                 logger.error("message could not be handled or handed on; trying it again", metadata: [

@@ -67,6 +67,9 @@ struct PaymentHandler: Sendable {
         if subject.handled {
             Self.duplicates.increment()
             logger.debug("event handled before; skipped", metadata: metadata)
+            // A worker killed between its commit and the cache update left the old state
+            // cached: store what the database holds now (an older version never wins).
+            await cache.store(subject.order, json: try SettleJSON.encode(subject.order))
             return
         }
         guard subject.order.status == from else {

@@ -18,11 +18,13 @@ final class PaymentWorker: Service, Sendable {
     private let topics: WorkerTopics
     private let deadLetters: DeadLetterStore
     private let backoff: Backoff
+    private let longestDelay: Duration
     private let logger: Logger
     private let stopping = Atomic<Bool>(false)
 
     init(consumer: KafkaConsumer, pipeline: @escaping MessageHandler, topics: WorkerTopics, deadLetters: DeadLetterStore,
-         backoff: Backoff, logger: Logger) {
+         backoff: Backoff, longestDelay: Duration, logger: Logger) {
+        self.longestDelay = longestDelay
         self.consumer = consumer
         self.pipeline = pipeline
         self.topics = topics
@@ -45,18 +47,20 @@ final class PaymentWorker: Service, Sendable {
                     bridge.finish()
                 }
                 group.addTask { await self.reportGauges() }
-                var lanes: [KafkaTopicPartition: AsyncStream<KafkaConsumerMessage>.Continuation] = [:]
+                var lanes: [KafkaTopicPartition: PartitionLane] = [:]
                 for await message in messages {
                     let partition = message.topicPartition
-                    if lanes[partition] == nil {
-                        let (stream, continuation) = AsyncStream.makeStream(of: KafkaConsumerMessage.self)
-                        lanes[partition] = continuation
-                        let lane = PartitionLane(partition: partition, delayed: topics.tier(of: partition.topic) > 0, consumer: consumer,
-                                                 pipeline: pipeline, backoff: backoff, logger: logger,
-                                                 isStopping: { [weak self] in self?.isStopping ?? true })
-                        group.addTask { await lane.run(stream) }
+                    let lane: PartitionLane
+                    if let existing = lanes[partition] {
+                        lane = existing
+                    } else {
+                        lane = PartitionLane(partition: partition, delayed: topics.tier(of: partition.topic) > 0,
+                                             longestDelay: longestDelay, consumer: consumer, pipeline: pipeline, backoff: backoff,
+                                             logger: logger, isStopping: { [weak self] in self?.isStopping ?? true })
+                        lanes[partition] = lane
+                        group.addTask { await lane.run() }
                     }
-                    lanes[partition]?.yield(message)
+                    lane.submit(message)
                 }
                 for lane in lanes.values { lane.finish() }
             }
@@ -67,12 +71,16 @@ final class PaymentWorker: Service, Sendable {
 
     /// Consumer lag per partition and dead-letter depth per topic, every few seconds.
     private func reportGauges() async {
+        var reported: Set<KafkaTopicPartition> = []
         while !isStopping {
-            for (partition, lag) in consumer.lag() {
+            let lags = consumer.lag()
+            // A partition that moved to another member reads 0 here, so the group's sum stays true.
+            for partition in reported.union(lags.keys) {
                 Gauge(label: "settle_worker_consumer_lag", dimensions: [
                     ("topic", partition.topic), ("partition", String(partition.partition)),
-                ]).record(lag)
+                ]).record(lags[partition] ?? 0)
             }
+            reported.formUnion(lags.keys)
             if let depth = try? await deadLetters.depth() {
                 Gauge(label: "settle_dlq_depth", dimensions: [("topic", topics.deadLetter)]).record(depth[topics.deadLetter] ?? 0)
             }

@@ -36,7 +36,8 @@ struct PaymentWorkerMain {
                                                    group: settings.group, deadLetters: deadLetters, logger: context.logger)
             let pipeline = retryTopics.wrap(retry.wrap(handler.handle))
             let worker = PaymentWorker(consumer: consumer, pipeline: pipeline, topics: settings.topics, deadLetters: deadLetters,
-                                       backoff: settings.backoff, logger: context.logger)
+                                       backoff: settings.backoff, longestDelay: settings.retryDelays.max() ?? .seconds(60),
+                                       logger: context.logger)
             // Stopped in reverse: the worker finishes what it holds, then the HTTP client, the
             // producer (flushing retries and dead letters) and last the consumer, which leaves the group.
             return [consumer, producer, HTTPClientService(client: http), worker]

@@ -20,6 +20,8 @@ struct RetryMiddleware: Sendable {
                 do {
                     try await next(message)
                     return
+                } catch is CancellationError {
+                    throw CancellationError()
                 } catch {
                     var failure = WorkerFailure.classify(error)
                     attempt += 1

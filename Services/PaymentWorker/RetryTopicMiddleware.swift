@@ -24,6 +24,9 @@ struct RetryTopicMiddleware: Sendable {
     static let originalTimestamp = "original-timestamp"
     static let firstFailedAt = "retry-first-failed-at"
     static let tries = "retry-tries"
+    /// Where the message was read on the main topic, carried through the retry topics for the DLQ headers.
+    static let originalPartition = "retry-original-partition"
+    static let originalOffset = "retry-original-offset"
     static let deadLetterCount = "dlq-count"
 
     static func retries(_ topic: String) -> Counter {
@@ -38,6 +41,8 @@ struct RetryTopicMiddleware: Sendable {
         { message in
             do {
                 try await next(message)
+            } catch is CancellationError {
+                throw CancellationError()  // the worker is stopping: neither done nor failed
             } catch {
                 try await handOn(message, failure: WorkerFailure.classify(error))
             }
@@ -52,6 +57,8 @@ struct RetryTopicMiddleware: Sendable {
         let destination = failure.isRetryable ? topics.next(after: message.topic) : topics.deadLetter
         let own = headers.filter { !$0.key.hasPrefix("retry-") && !$0.key.hasPrefix("dlq-") && $0.key != Self.originalTimestamp }
         let originalTimestamp = headers.first(named: Self.originalTimestamp) ?? message.timestampMilliseconds.map(String.init) ?? ""
+        let originalPartition = headers.first(named: Self.originalPartition) ?? String(message.partition)
+        let originalOffset = headers.first(named: Self.originalOffset) ?? String(message.offset)
         let metadata: Logger.Metadata = [
             "error_class": "\(failure.errorClass)", "error": "\(failure.message)", "kafka.topic": "\(message.topic)",
             "kafka.partition": "\(message.partition)", "kafka.offset": "\(message.offset)", "destination": "\(destination)",
@@ -67,6 +74,8 @@ struct RetryTopicMiddleware: Sendable {
                 KafkaHeader(key: Self.originalTimestamp, value: originalTimestamp),
                 KafkaHeader(key: Self.firstFailedAt, value: String(firstFailed)),
                 KafkaHeader(key: Self.tries, value: String(tries)),
+                KafkaHeader(key: Self.originalPartition, value: originalPartition),
+                KafkaHeader(key: Self.originalOffset, value: originalOffset),
             ] + headers.filter { $0.key == Self.deadLetterCount }
             try await producer.send(KafkaProducerMessage(topic: destination, key: message.key, value: message.value, headers: retry))
             Self.retries(destination).increment()
@@ -77,16 +86,18 @@ struct RetryTopicMiddleware: Sendable {
         let count = (headers.first(named: Self.deadLetterCount).flatMap(Int.init) ?? 0) + 1
         let failedAt = Date(timeIntervalSince1970: Double(firstFailed) / 1000)
         // The row first, then the message: a crash between them repeats the insert, which does nothing.
+        // Text columns cannot hold a NUL, which a hostile key or header may carry: dropped there.
         try await deadLetters.insert(DeadLetter(
             topic: topics.deadLetter, originalTopic: topics.main, sourceTopic: message.topic, sourcePartition: message.partition,
             sourceOffset: message.offset, consumerGroup: group, eventID: headers.first(named: "event-id").flatMap(UUID.init(uuidString:)),
-            key: message.keyString, payload: message.value, headers: own.map { ($0.key, $0.stringValue ?? "") },
-            errorClass: failure.errorClass, errorMessage: failure.message, attempts: tries, deadLetterCount: count,
+            key: message.keyString.map(Self.text), payload: message.value,
+            headers: own.map { (Self.text($0.key), Self.text($0.stringValue ?? "")) },
+            errorClass: failure.errorClass, errorMessage: Self.text(failure.message), attempts: tries, deadLetterCount: count,
             firstFailedAt: failedAt))
         let dead = own + [
             KafkaHeader(key: "dlq-original-topic", value: topics.main),
-            KafkaHeader(key: "dlq-original-partition", value: String(message.partition)),
-            KafkaHeader(key: "dlq-original-offset", value: String(message.offset)),
+            KafkaHeader(key: "dlq-original-partition", value: originalPartition),
+            KafkaHeader(key: "dlq-original-offset", value: originalOffset),
             KafkaHeader(key: "dlq-consumer-group", value: group),
             KafkaHeader(key: "dlq-error-class", value: failure.errorClass),
             KafkaHeader(key: "dlq-error-message", value: failure.message),
@@ -98,6 +109,10 @@ struct RetryTopicMiddleware: Sendable {
         try await producer.send(KafkaProducerMessage(topic: topics.deadLetter, key: message.key, value: message.value, headers: dead))
         Self.deadLettered(failure.errorClass).increment()
         logger.error("message dead-lettered", metadata: metadata)
+    }
+
+    static func text(_ value: String) -> String {
+        value.contains("\u{0}") ? value.replacingOccurrences(of: "\u{0}", with: "") : value
     }
 
     static func seconds(_ duration: Duration) -> TimeInterval {

@@ -58,8 +58,9 @@ struct ProcessorCommand: AsyncParsableCommand {
             let port = try portOption ?? reader.port("SETTLE_PROCESSOR_PORT", default: base + ServicePorts.processor)
             let databaseURL = try reader.url("DATABASE_URL", default: ServiceSettings.defaultDatabaseURL, schemes: ["postgres", "postgresql"])
             let registry = SettleMetrics.bootstrap()
+            let poolSize = try reader.integer("SETTLE_DATABASE_POOL_SIZE", default: 20, in: 1...1000)
             let postgres = PostgresClient(
-                configuration: try DatabaseConfiguration.make(url: databaseURL, applicationName: name),
+                configuration: try DatabaseConfiguration.make(url: databaseURL, applicationName: name, maximumConnections: poolSize),
                 backgroundLogger: ServiceHost.quiet(logger)
             )
 

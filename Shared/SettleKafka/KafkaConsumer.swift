@@ -191,7 +191,7 @@ public final class KafkaConsumer: Service, Sendable {
         state.storage.withLock { storage in
             guard storage.lifecycle == .open, storage.assigned.contains(partition) else { return }
             storage.buffer.removeAll { $0.topicPartition == partition }
-            if let delivered = storage.delivered[partition], delivered >= offset { storage.delivered[partition] = offset - 1 }
+            storage.takeBack(partition, from: offset)
             let alreadyPaused = storage.paused[partition] != nil
             storage.paused[partition] = .some(offset)
             guard !alreadyPaused else { return }
@@ -207,15 +207,14 @@ public final class KafkaConsumer: Service, Sendable {
     /// handed-out messages stops waiting for them, and the next owner reads them from the
     /// committed offset.
     public func abandon(_ partition: KafkaTopicPartition, from offset: Int64) {
-        state.storage.withLock { storage in
-            if let delivered = storage.delivered[partition], delivered >= offset { storage.delivered[partition] = offset - 1 }
-        }
+        state.storage.withLock { $0.takeBack(partition, from: offset) }
         state.commitProgress.signal()
     }
 
-    /// Messages not yet committed behind the end of each owned partition (the high watermark of
-    /// the last fetch minus the committed offset); partitions whose figures are not known yet are
-    /// left out. Reads librdkafka's cached figures only, never asks the broker.
+    /// Messages not yet committed behind the end of each owned partition: the high watermark of
+    /// the last fetch minus the offset committed in this session or, before the first commit,
+    /// minus the fetch position. Partitions whose figures are not known yet are left out. Reads
+    /// librdkafka's cached figures only, never asks the broker.
     public func lag() -> [KafkaTopicPartition: Int64] {
         let handle = self.handle
         return state.storage.withLock { storage in

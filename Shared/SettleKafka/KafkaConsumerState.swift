@@ -16,6 +16,9 @@ final class KafkaConsumerState: Sendable {
         var paused: [KafkaTopicPartition: Int64?] = [:]
         /// Highest offset handed to the application, per partition.
         var delivered: [KafkaTopicPartition: Int64] = [:]
+        /// The first offset handed out since the partition was assigned: taking back everything
+        /// from there on leaves nothing of the partition in flight.
+        var firstDelivered: [KafkaTopicPartition: Int64] = [:]
         /// Highest offset whose commit the broker confirmed, per partition.
         var committed: [KafkaTopicPartition: Int64] = [:]
         var commits: [UInt: (entries: [KafkaTopicPartition: Int64], continuation: CheckedContinuation<Void, any Error>)] = [:]
@@ -49,7 +52,7 @@ final class KafkaConsumerState: Sendable {
             }
             if let waiter = state.waiter {
                 state.waiter = nil
-                state.delivered[topicPartition] = message.offset
+                state.handedOut(message)
                 return waiter
             }
             state.buffer.append(message)
@@ -65,7 +68,7 @@ final class KafkaConsumerState: Sendable {
                 enum Outcome { case message(KafkaConsumerMessage, signal: Bool), end, wait }
                 let outcome: Outcome = storage.withLock { state in
                     if let message = state.buffer.popFirst() {
-                        state.delivered[message.topicPartition] = message.offset
+                        state.handedOut(message)
                         return .message(message, signal: state.buffer.count == capacity - 1)
                     }
                     if state.finished || Task.isCancelled { return .end }
@@ -139,6 +142,7 @@ final class KafkaConsumerState: Sendable {
         storage.withLock { state in
             for partition in partitions {
                 state.delivered.removeValue(forKey: partition)
+                state.firstDelivered.removeValue(forKey: partition)
                 state.committed.removeValue(forKey: partition)
             }
         }
@@ -166,5 +170,24 @@ final class KafkaConsumerState: Sendable {
             return state.commits
         }
         for commit in all.values { commit.continuation.resume(throwing: error) }
+    }
+}
+
+extension KafkaConsumerState.Storage {
+    mutating func handedOut(_ message: KafkaConsumerMessage) {
+        let partition = message.topicPartition
+        delivered[partition] = message.offset
+        if firstDelivered[partition] == nil { firstDelivered[partition] = message.offset }
+    }
+
+    /// The messages of `partition` handed out from `offset` on will not be committed by this member.
+    mutating func takeBack(_ partition: KafkaTopicPartition, from offset: Int64) {
+        guard let last = delivered[partition], last >= offset else { return }
+        if let first = firstDelivered[partition], offset <= first {
+            delivered.removeValue(forKey: partition)
+            firstDelivered.removeValue(forKey: partition)
+        } else {
+            delivered[partition] = offset - 1
+        }
     }
 }

@@ -63,7 +63,8 @@ public struct ServiceHost: Sendable {
             let settings = try ServiceSettings(environment: environment, portVariable: portVariable, defaultPort: defaultPort)
             let registry = SettleMetrics.bootstrap(valueBuckets: valueBuckets)
             let postgres = PostgresClient(
-                configuration: try DatabaseConfiguration.make(url: settings.databaseURL, applicationName: name),
+                configuration: try DatabaseConfiguration.make(url: settings.databaseURL, applicationName: name,
+                                                              maximumConnections: settings.databasePoolSize),
                 backgroundLogger: Self.quiet(logger)
             )
             let redis = needs.contains(.redis) ? try RedisClient(url: settings.redisURL, logger: logger) : nil

@@ -3,6 +3,8 @@ import Foundation
 /// The settings every Settle service reads (README "Configuration" lists them with their defaults).
 public struct ServiceSettings: Sendable {
     public var databaseURL: URL
+    /// The most connections the service's PostgreSQL pool opens.
+    public var databasePoolSize: Int
     public var redisURL: String
     public var kafkaBrokers: String
     /// Where `/healthz`, `/readyz` and `/metrics` (and, for the API, every route) are served.
@@ -16,6 +18,7 @@ public struct ServiceSettings: Sendable {
     /// - Parameter portVariable: e.g. `SETTLE_API_PORT`.
     public init(environment: EnvironmentReader, portVariable: String, defaultPort: Int) throws(ConfigurationError) {
         databaseURL = try environment.url("DATABASE_URL", default: Self.defaultDatabaseURL, schemes: ["postgres", "postgresql"])
+        databasePoolSize = try environment.integer("SETTLE_DATABASE_POOL_SIZE", default: 20, in: 1...1000)
         let redis = environment.string("REDIS_URL", default: Self.defaultRedisURL)
         guard redis.hasPrefix("redis://"), URL(string: redis)?.host != nil else {
             throw ConfigurationError(variable: "REDIS_URL", expected: "a URL like redis://host:port", actual: redis)

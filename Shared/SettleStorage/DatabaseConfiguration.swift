@@ -5,11 +5,14 @@ import PostgresNIO
 public enum DatabaseConfiguration {
     /// - Parameter synchronousCommit: `false` only for writes whose loss in a crash is harmless
     ///   (see `IdempotencyStore`); everything else commits durably (contract clause 1).
-    public static func make(url: URL, applicationName: String, synchronousCommit: Bool = true) throws -> PostgresClient.Configuration {
+    /// - Parameter maximumConnections: the pool's ceiling (`SETTLE_DATABASE_POOL_SIZE` for the services).
+    public static func make(url: URL, applicationName: String, synchronousCommit: Bool = true,
+                            maximumConnections: Int = 20) throws -> PostgresClient.Configuration {
         let target = try Target(url: url)
         var configuration = PostgresClient.Configuration(host: target.host, port: target.port, username: target.username,
                                                          password: target.password, database: target.database, tls: .disable)
         configuration.options.connectTimeout = .seconds(3)
+        configuration.options.maximumConnections = maximumConnections
         configuration.options.additionalStartupParameters = startupParameters(applicationName, synchronousCommit: synchronousCommit)
         return configuration
     }

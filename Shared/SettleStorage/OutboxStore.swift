@@ -122,11 +122,11 @@ public struct OutboxRow: Sendable {
     /// Where the relay is in the shard once this row is published.
     public var position: OutboxPosition { OutboxPosition(xactID: xactID, id: id) }
 
-    /// The rows one round may send: of each shard's rows (in id order), those before the
+    /// The rows one round may send: of each shard's rows (in read order), those before the
     /// first key that repeats. A key's next row then waits for the round that follows the
     /// acknowledgement of its previous one, so a row the broker refuses is never overtaken
     /// in Kafka by a later event of its order; rounds stay a per-shard prefix, as the relay's
-    /// deletes and read floors assume.
+    /// deletes and positions assume.
     public static func oneRoundPrefix(_ rows: [OutboxRow]) -> [OutboxRow] {
         var keys: Set<String> = []
         var cut: Set<Int> = []

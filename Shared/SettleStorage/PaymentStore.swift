@@ -29,17 +29,22 @@ public struct PaymentStore: Sendable {
 
     /// The order (nil when there is none) and whether `event` is in the inbox, in one round trip.
     public func subject(order id: UUID, event: UUID) async throws -> Subject? {
-        let rows = try await client.query("""
-            SELECT \(unescaped: OrderRow.selectList),
-                   EXISTS (SELECT 1 FROM inbox WHERE consumer = \(consumer) AND event_id = \(event))
-            FROM orders WHERE id = \(id)
-            """, logger: logger)
+        let rows = try await client.query(Self.subjectQuery(order: id, event: event, consumer: consumer), logger: logger)
         for try await (id, merchant, amount, currency, method, description, metadata, status, failure, created, version, handled)
             in rows.decode((UUID, UUID, Int64, String, String, String?, String, String, String?, Date, Int32, Bool).self) {
             let order = try OrderRow.order((id, merchant, amount, currency, method, description, metadata, status, failure, created, version))
             return Subject(order: order, handled: handled)
         }
         return nil
+    }
+
+    /// The worker's hot read; public so a test can check its plan uses the primary keys.
+    public static func subjectQuery(order id: UUID, event: UUID, consumer: String) -> PostgresQuery {
+        """
+        SELECT \(unescaped: OrderRow.selectList),
+               EXISTS (SELECT 1 FROM inbox WHERE consumer = \(consumer) AND event_id = \(event))
+        FROM orders WHERE id = \(id)
+        """
     }
 
     public enum Recorded: Sendable {

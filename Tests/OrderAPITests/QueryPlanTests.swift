@@ -10,7 +10,7 @@ import Testing
 /// cost: checked with `EXPLAIN (FORMAT JSON)` in a schema of this test's own.
 @Suite("Query plans")
 struct QueryPlanTests {
-    @Test("Order by id, order and event pages, idempotency lookup and unpublished outbox rows use indexes")
+    @Test("Order by id, order and event pages, idempotency lookup, unpublished outbox rows and the worker's lookup use indexes")
     func hotQueriesAreIndexScans() async throws {
         let schema = "plans_" + UniqueName.make("s").replacingOccurrences(of: "-", with: "_")
         let logger = APIHarness.logger
@@ -35,6 +35,7 @@ struct QueryPlanTests {
                     ("event page", EventStore.listQuery(merchant: merchant, type: nil, page: page)),
                     ("idempotency lookup", IdempotencyStore.lookupQuery(merchant: merchant, key: "k-1")),
                     ("unpublished outbox rows", OutboxStore.pendingQuery(shards: [(3, .start), (7, OutboxPosition(xactID: 900, id: 1_000))], limit: 500)),
+                    ("the worker's order and inbox lookup", PaymentStore.subjectQuery(order: order, event: UUIDv7.make(), consumer: "settle-worker")),
                 ]
                 for (name, query) in plans {
                     let nodes = try await Self.planNodes(query, client: client, logger: logger)
@@ -50,7 +51,7 @@ struct QueryPlanTests {
         }
     }
 
-    /// 20 merchants with 2,500 orders, events, idempotency keys and outbox rows each (50,000 of each).
+    /// 20 merchants with 2,500 orders, events, idempotency keys, outbox and inbox rows each (50,000 of each).
     static func fill(_ client: PostgresClient, logger: Logger) async throws {
         try await client.query("INSERT INTO merchants (id, name) SELECT gen_random_uuid(), 'm' || n FROM generate_series(1, 20) n", logger: logger)
         try await client.query("""
@@ -69,6 +70,9 @@ struct QueryPlanTests {
         try await client.query("""
             INSERT INTO outbox (event_id, topic, key, payload)
             SELECT id, 'orders.v1', order_id::text, '{}' FROM events
+            """, logger: logger)
+        try await client.query("""
+            INSERT INTO inbox (consumer, event_id) SELECT 'settle-worker', id FROM events
             """, logger: logger)
         try await client.query("ANALYZE", logger: logger)
     }

@@ -17,52 +17,64 @@ struct OutboxRelayTests {
             let reader = try TopicReader(fixture)
             async let reading: Void = reader.run()
             let relay = try fixture.startRelay()
-
-            // Order K and another order L in the same shard, so one publisher reads both.
-            let keys = try await Self.keysInOneShard(fixture, count: 2)
-            let (k, l) = (keys[0], keys[1])
-            let logger = RelayFixture.logger
-            var configuration = try DatabaseConfiguration.connection(url: fixture.databaseURL)
-            configuration.options.connectTimeout = .seconds(5)
-            let early = try await PostgresConnection.connect(configuration: configuration, id: 9, logger: logger)
             do {
-                // The early transaction takes the lowest id (K's first event) and stays open…
-                try await early.query("BEGIN", logger: logger)
-                try await early.query("""
-                    INSERT INTO outbox (event_id, topic, key, payload, headers)
-                    VALUES (gen_random_uuid(), \(fixture.topic), \(k), \(#"{"key":"\#(k)","sequence":0}"#)::jsonb, '{"event-id":"early"}')
-                    """, logger: logger)
-                // …while K's later events and L's commit, each in its own transaction. Their rows read
-                // as a minute old, so no rule based on creation time would hold them back.
-                for (key, sequence) in [(k, 1), (l, 0), (k, 2), (l, 1)] {
-                    try await fixture.database.query("""
-                        INSERT INTO outbox (event_id, topic, key, payload, headers, created_at)
-                        VALUES (gen_random_uuid(), \(fixture.topic), \(key), \(#"{"key":"\#(key)","sequence":\#(sequence)}"#)::jsonb,
-                                jsonb_build_object('event-id', gen_random_uuid()), now() - interval '1 minute')
-                        """, logger: logger)
-                }
-                try await Task.sleep(for: .seconds(2))  // the scenario: the early transaction stays open this long
-                try await early.query("COMMIT", logger: logger)
-
-                try await eventually("every row to be published") { reader.all.count >= 5 }
-                try await eventually("the outbox to be empty") { try await fixture.outboxCount() == 0 }
-                let sequences = { (key: String) in reader.all.filter { $0.key == key }.map(\.sequence) }
-                #expect(sequences(k) == [0, 1, 2], "K's events in id order")
-                #expect(sequences(l) == [0, 1])
-                #expect(reader.outOfOrderKeys().isEmpty)
+                // The relay is known to be publishing before the scenario starts.
+                try await fixture.insert([(key: "warm-up", sequence: 0)])
+                try await eventually("the relay to publish a first row") { reader.all.contains { $0.key == "warm-up" } }
+                try await Self.holdEarlyTransaction(fixture, reader: reader)
             } catch {
-                // A connection must be closed before it is released, or postgres-nio stops the process.
-                try? await early.close()
                 relay.kill(SIGKILL)
                 await reader.stop()
                 throw error
             }
-            try await early.close()
             relay.kill(SIGTERM)
             try await eventually("the relay to stop") { relay.outputClosed }
             await reader.stop()
             await reading
         }
+    }
+
+    /// A transaction inserts order K's first event and stays open for 2 s while K's later events
+    /// and another order's commit; then K's events must reach Kafka in id order, none skipped.
+    static func holdEarlyTransaction(_ fixture: RelayFixture, reader: TopicReader) async throws {
+        // Order K and another order L in the same shard, so one publisher reads both.
+        let keys = try await Self.keysInOneShard(fixture, count: 2)
+        let (k, l) = (keys[0], keys[1])
+        let logger = RelayFixture.logger
+        var configuration = try DatabaseConfiguration.connection(url: fixture.databaseURL)
+        configuration.options.connectTimeout = .seconds(5)
+        let early = try await PostgresConnection.connect(configuration: configuration, id: 9, logger: logger)
+        do {
+            // The early transaction takes the lowest id (K's first event) and stays open…
+            try await early.query("BEGIN", logger: logger)
+            try await early.query("""
+                INSERT INTO outbox (event_id, topic, key, payload, headers)
+                VALUES (gen_random_uuid(), \(fixture.topic), \(k), \(#"{"key":"\#(k)","sequence":0}"#)::jsonb, '{"event-id":"early"}')
+                """, logger: logger)
+            // …while K's later events and L's commit, each in its own transaction. Their rows read
+            // as a minute old, so no rule based on creation time would hold them back.
+            for (key, sequence) in [(k, 1), (l, 0), (k, 2), (l, 1)] {
+                try await fixture.database.query("""
+                    INSERT INTO outbox (event_id, topic, key, payload, headers, created_at)
+                    VALUES (gen_random_uuid(), \(fixture.topic), \(key), \(#"{"key":"\#(key)","sequence":\#(sequence)}"#)::jsonb,
+                            jsonb_build_object('event-id', gen_random_uuid()), now() - interval '1 minute')
+                    """, logger: logger)
+            }
+            try await Task.sleep(for: .seconds(2))  // the scenario: the early transaction stays open this long
+            try await early.query("COMMIT", logger: logger)
+
+            try await eventually("every row to be published") { reader.all.count >= 6 }
+            try await eventually("the outbox to be empty") { try await fixture.outboxCount() == 0 }
+            let sequences = { (key: String) in reader.all.filter { $0.key == key }.map(\.sequence) }
+            #expect(sequences(k) == [0, 1, 2], "K's events in id order")
+            #expect(sequences(l) == [0, 1])
+            #expect(reader.outOfOrderKeys().isEmpty)
+        } catch {
+            // A connection must be closed before it is released, or postgres-nio stops the process.
+            try? await early.close()
+            throw error
+        }
+        try await early.close()
     }
 
     @Test("Two relays share the shards; one SIGKILLed mid-stream: nothing lost, duplicates keep their event id, order per key kept")

@@ -44,6 +44,7 @@ struct RelayFixture: Sendable {
         environment["SETTLE_RELAY_PORT"] = String(try FreePort.make())
         environment["SETTLE_LOG_LEVEL"] = "error"
         environment["SETTLE_RELAY_POLL_MS"] = "200"
+        environment["SETTLE_DATABASE_POOL_SIZE"] = "4"  // tests share one server's connection limit
         for (key, value) in extra { environment[key] = value }
         return try ChildProcess(TestStack.executable("settle-relay"), [], environment: environment)
     }

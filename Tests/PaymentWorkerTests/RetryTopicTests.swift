@@ -79,6 +79,7 @@ struct RetryTopicTests {
         let process = try ChildProcess(TestStack.executable("settle"), arguments, environment: WorkerFixture.environment([
             "DATABASE_URL": fixture.databaseURL.absoluteString, "KAFKA_BROKERS": fixture.broker.bootstrapServers,
         ]))
+        fixture.started.append(process)
         try await eventually("settle \(arguments.joined(separator: " ")) to finish") { process.outputClosed }
         return process.output.joined(separator: "\n")
     }

@@ -19,9 +19,8 @@ struct WorkerFixture: Sendable {
     let processorURL: String
     let merchant: UUID
     let producer: KafkaProducer
-    /// Every worker the test started, killed when the test ends however it ends: a child left
-    /// running keeps the test runner's output open and the run never finishes.
-    let started = Children()
+    /// Every child process the test started, killed when the test ends however it ends.
+    let started: Children
 
     final class Children: Sendable {
         private let list = Mutex<[ChildProcess]>([])
@@ -37,31 +36,33 @@ struct WorkerFixture: Sendable {
 
     static func run(_ body: @Sendable (WorkerFixture) async throws -> Void) async throws {
         let broker = try await PrivateBroker.start()
+        // Every child is registered as soon as it runs, so whatever fails below, none is left
+        // running: a leftover child keeps the test runner's output open and the run never ends.
+        let children = Children()
         do {
             try await TestDatabase.with { client, url in
-                try await Migrator(client: client, logger: logger).migrate()
-                let merchant = UUID()
-                try await client.query("INSERT INTO merchants (id, name) VALUES (\(merchant), 'worker tests')", logger: logger)
-                let processorPort = try FreePort.make()
-                let processor = try ChildProcess(TestStack.executable("settle"), ["processor", "--port", "\(processorPort)"],
-                                                 environment: Self.environment(["DATABASE_URL": url.absoluteString]))
-                let processorURL = "http://127.0.0.1:\(processorPort)"
-                try await eventually("the processor to answer") { try await Self.get(processorURL + "/healthz").status == 200 }
-                let relay = try ChildProcess(TestStack.executable("settle-relay"), [], environment: Self.environment([
-                    "DATABASE_URL": url.absoluteString, "KAFKA_BROKERS": broker.bootstrapServers,
-                    "SETTLE_RELAY_PORT": String(try FreePort.make()), "SETTLE_RELAY_POLL_MS": "200",
-                ]))
                 let producer = try KafkaProducer(
                     configuration: KafkaConfiguration(bootstrapServers: broker.bootstrapServers, clientID: "worker-tests"), logger: logger)
-                let fixture = WorkerFixture(database: client, databaseURL: url, broker: broker, processorURL: processorURL,
-                                            merchant: merchant, producer: producer)
                 do {
-                    try await body(fixture)
+                    try await Migrator(client: client, logger: logger).migrate()
+                    let merchant = UUID()
+                    try await client.query("INSERT INTO merchants (id, name) VALUES (\(merchant), 'worker tests')", logger: logger)
+                    let processorPort = try FreePort.make()
+                    children.append(try ChildProcess(TestStack.executable("settle"), ["processor", "--port", "\(processorPort)"],
+                                                     environment: Self.environment(["DATABASE_URL": url.absoluteString])))
+                    let processorURL = "http://127.0.0.1:\(processorPort)"
+                    children.append(try ChildProcess(TestStack.executable("settle-relay"), [], environment: Self.environment([
+                        "DATABASE_URL": url.absoluteString, "KAFKA_BROKERS": broker.bootstrapServers,
+                        "SETTLE_RELAY_PORT": String(try FreePort.make()), "SETTLE_RELAY_POLL_MS": "200",
+                    ])))
+                    try await eventually("the processor to answer") { (try? await Self.get(processorURL + "/healthz").status) == 200 }
+                    try await body(WorkerFixture(database: client, databaseURL: url, broker: broker, processorURL: processorURL,
+                                                 merchant: merchant, producer: producer, started: children))
                 } catch {
-                    await fixture.stop(relay: relay, processor: processor)
+                    await Self.stop(children, producer: producer)
                     throw error
                 }
-                await fixture.stop(relay: relay, processor: processor)
+                await Self.stop(children, producer: producer)
             }
         } catch {
             try? await broker.stop()
@@ -70,16 +71,18 @@ struct WorkerFixture: Sendable {
         try await broker.stop()
     }
 
-    private func stop(relay: ChildProcess, processor: ChildProcess) async {
+    private static func stop(_ children: Children, producer: KafkaProducer) async {
         await producer.shutdown()
-        let children = [relay, processor] + started.all
-        for child in children where child.isRunning { child.kill(SIGKILL) }
-        try? await eventually("the test's processes to exit") { children.allSatisfy(\.outputClosed) }
+        let all = children.all
+        for child in all where child.isRunning { child.kill(SIGKILL) }
+        try? await eventually("the test's processes to exit") { all.allSatisfy(\.outputClosed) }
     }
 
     static func environment(_ values: [String: String]) -> [String: String] {
         var environment = ProcessInfo.processInfo.environment
         environment["SETTLE_LOG_LEVEL"] = "error"
+        // Tests run side by side on one PostgreSQL server: small pools keep them under its connection limit.
+        environment["SETTLE_DATABASE_POOL_SIZE"] = "4"
         for (key, value) in values { environment[key] = value }
         return environment
     }

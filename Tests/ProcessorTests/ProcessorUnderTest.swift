@@ -15,6 +15,7 @@ final class ProcessorUnderTest: Sendable {
         var environment = ProcessInfo.processInfo.environment
         environment["DATABASE_URL"] = databaseURL.absoluteString
         environment["SETTLE_LOG_LEVEL"] = "warning"
+        environment["SETTLE_DATABASE_POOL_SIZE"] = "4"  // tests share one server's connection limit
         environment["SETTLE_PROCESSOR_PORT"] = nil
         process = try ChildProcess(TestStack.executable("settle"),
                                    ["processor", "--port", "\(port)", "--schema", schema] + extra, environment: environment)
