@@ -158,7 +158,7 @@ final class OutboxRelay: Service, Sendable {
         let rows = OutboxRow.oneRoundPrefix(try await store.pending(shards: shards, limit: settings.batchSize))
         guard !rows.isEmpty else { return 0 }
         let messages = rows.map { row in
-            KafkaProducerMessage(topic: row.topic, key: Array(row.key.utf8), value: Array(row.payload.utf8),
+            KafkaProducerMessage(topic: settings.topicPrefix + row.topic, key: Array(row.key.utf8), value: Array(row.payload.utf8),
                                  headers: row.headers.sorted { $0.key < $1.key }.map { KafkaHeader(key: $0.key, value: $0.value) })
         }
         let results = await producer.sendAll(messages)

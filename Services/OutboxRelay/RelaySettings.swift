@@ -6,10 +6,13 @@ struct RelaySettings: Sendable {
     /// The fallback poll when no notification arrives (lost notifications, reconnects).
     var pollInterval: Duration
     var listen: Bool
+    /// Put before every row's topic, so a benchmark's relays publish where no other consumer reads.
+    var topicPrefix: String
 
     init(environment: EnvironmentReader) throws(ConfigurationError) {
         batchSize = try environment.integer("SETTLE_RELAY_BATCH", default: 500, in: 1...10_000)
         pollInterval = try environment.milliseconds("SETTLE_RELAY_POLL_MS", default: .milliseconds(500))
         listen = try environment.bool("SETTLE_RELAY_LISTEN", default: true)
+        topicPrefix = environment.string("SETTLE_TOPIC_PREFIX", default: "")
     }
 }

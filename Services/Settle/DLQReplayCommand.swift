@@ -38,7 +38,8 @@ struct DLQReplayCommand: AsyncParsableCommand {
             if let id { letters = try await store.open(id: id) } else { letters = try await store.open(topic: topic) }
             if let topic { letters = letters.filter { $0.topic == topic } }
             guard !letters.isEmpty else {
-                throw ValidationError(id.map { "no dead letter \($0) waits for a replay; see `settle dlq list`" } ?? "nothing to replay")
+                throw LocalProcess.Failure(description: id.map { "no dead letter \($0) waits for a replay; see `settle dlq list`" }
+                                           ?? "nothing to replay")
             }
             let producer = try KafkaProducer(configuration: KafkaConfiguration(bootstrapServers: brokers, clientID: "settle-dlq"),
                                              logger: logger)
