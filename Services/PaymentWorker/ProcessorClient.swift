@@ -68,8 +68,7 @@ struct ProcessorClient: Sendable {
         let status: HTTPResponseStatus
         let bytes: ByteBuffer
         do {
-            let response = try await http.execute(request, timeout: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000
-                                                                                 + timeout.components.attoseconds / 1_000_000_000))
+            let response = try await http.execute(request, timeout: TimeAmount(timeout))
             status = response.status
             bytes = try await response.body.collect(upTo: 1 << 16)
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {

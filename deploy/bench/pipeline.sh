@@ -18,31 +18,15 @@ seconds="${1:-20}"
 connections="${2:-64}"
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"; exit 1; }
 command -v kcat >/dev/null || { echo "kcat is not installed (apt-get install kcat)"; exit 1; }
-psql=$(ls /usr/lib/postgresql/*/bin/psql | tail -1)
 peer="$(cd .. && pwd)/shared/bench/peer/run.sh"
 [ -x "$peer" ] || [ -f "$peer" ] || { echo "the peer is missing: $peer"; exit 1; }
-
-build="${SETTLE_BUILD_PATH:-.build}"
-echo "==> release builds of settle-api, settle-relay and settle ($build)" >&2
-for product in settle-api settle-relay settle; do swift build -c release --scratch-path "$build" --product "$product" >/dev/null 2>&1; done
-bin="$build/release"
-
-name="settle_bench_$(date +%s)"
-"$psql" "$DATABASE_URL" -qc "CREATE DATABASE $name"
-bench_url="${DATABASE_URL%/*}/$name"
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  "$psql" "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS $name WITH (FORCE)" || true
-}
-trap cleanup EXIT
-DATABASE_URL="$bench_url" "$bin"/settle migrate >/dev/null
+# shellcheck disable=SC1091
+source deploy/bench/common.sh
+release_build settle-api settle-relay settle
+bench_database
 prefix="bench$(date +%s)."
 topic="${prefix}orders.v1"
 curl -fsS -X POST "$SETTLE_BROKER_ADMIN_URL/topics/$topic?partitions=12" >/dev/null
-
-wait_healthy() { for _ in $(seq 1 150); do curl -fsS "http://127.0.0.1:$1/healthz" >/dev/null 2>&1 && return; sleep 0.2; done; echo "port $1 never answered"; exit 1; }
 api_port=$((SETTLE_PORT_BASE + 90))
 DATABASE_URL="$bench_url" SETTLE_API_PORT=$api_port SETTLE_RATE_LIMIT=1000000 SETTLE_RATE_LIMIT_BURST=1000000 \
   SETTLE_LOG_LEVEL=warning "$bin"/settle-api >>.settle/logs/bench-api.log 2>&1 &
@@ -58,7 +42,6 @@ for port in $((SETTLE_PORT_BASE + 93)) $((SETTLE_PORT_BASE + 94)); do wait_healt
 
 merchant_json=$(DATABASE_URL="$bench_url" "$bin"/settle merchant create --name "bench" --json)
 export SETTLE_BENCH_KEY=$(echo "$merchant_json" | sed -E 's/.*"api_key":"([^"]+)".*/\1/')
-sql() { "$psql" "$bench_url" -qAt -c "$1"; }
 
 # CPU ticks (user + system) per PID of each part of the pipeline, from /proc/<pid>/stat:
 # "part pid ticks" lines. PostgreSQL is every server process of the postgres user.

@@ -14,26 +14,10 @@ cd "$(dirname "$0")/../.."
 # shellcheck disable=SC1091
 set -a; source .settle/stack.env; set +a
 orders="${1:-20000}"
-psql=$(ls /usr/lib/postgresql/*/bin/psql | tail -1)
-echo "==> release builds of settle-worker, settle-relay and settle"
-build="${SETTLE_BUILD_PATH:-.build}"
-for product in settle-worker settle-relay settle; do swift build -c release --scratch-path "$build" --product "$product" >/dev/null 2>&1; done
-bin="$build/release"
-
-name="settle_bench_$(date +%s)"
-"$psql" "$DATABASE_URL" -qc "CREATE DATABASE $name"
-bench_url="${DATABASE_URL%/*}/$name"
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  "$psql" "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS $name WITH (FORCE)" || true
-}
-trap cleanup EXIT
-DATABASE_URL="$bench_url" "$bin"/settle migrate >/dev/null
-sql() { "$psql" "$bench_url" -qAt -c "$1"; }
-
-wait_healthy() { for _ in $(seq 1 150); do curl -fsS "http://127.0.0.1:$1/healthz" >/dev/null 2>&1 && return; sleep 0.2; done; echo "port $1 never answered"; exit 1; }
+# shellcheck disable=SC1091
+source deploy/bench/common.sh
+release_build settle-worker settle-relay settle
+bench_database
 processor_port=$((SETTLE_PORT_BASE + 95))
 DATABASE_URL="$bench_url" SETTLE_LOG_LEVEL=warning "$bin"/settle processor --port "$processor_port" \
   >>.settle/logs/bench-processor.log 2>&1 &
