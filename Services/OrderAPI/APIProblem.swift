@@ -59,13 +59,6 @@ extension APIProblem {
         APIProblem(.notFound, code: "resource_missing", detail: "No such \(what): '\(id.prefix(100))'.", param: "id")
     }
 
-    /// The COMMIT was sent and its answer lost: the request may or may not have taken effect.
-    static func outcomeUnknown() -> APIProblem {
-        APIProblem(.serviceUnavailable, code: "outcome_unknown",
-                   detail: "The database connection was lost while this request was committing, so it may or may not have taken effect. Retry with the same Idempotency-Key: if it did, the first answer is replayed.",
-                   headers: [.retryAfter: "1"])
-    }
-
     static func databaseUnavailable() -> APIProblem {
         APIProblem(.serviceUnavailable, code: "database_unavailable",
                    detail: "The database is unavailable; nothing was created. Retry with the same Idempotency-Key.",

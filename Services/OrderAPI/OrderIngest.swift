@@ -19,8 +19,7 @@ final class OrderIngest: Service, Sendable {
         var maxBatch: Int
         var maxWait: Duration
         var concurrency: Int
-        /// How long a batch may wait to be sent before its requests are answered 503 (nothing
-        /// created); once sent, its requests wait for COMMIT's answer or the connection's loss.
+        /// How long a batch may take before its requests are answered 503.
         var commitDeadline: Duration
     }
 
@@ -134,17 +133,14 @@ final class OrderIngest: Service, Sendable {
     private func commit(_ batch: [Entry]) async {
         let writer = self.writer
         let orders = batch.map(\.order)
-        let gate = CommitGate()
         do {
-            let committed = try await DatabaseUnavailable.guarding(deadline: settings.commitDeadline, gate: gate) {
-                try await writer.commit(orders, gate: gate)
+            let committed = try await DatabaseUnavailable.guarding(deadline: settings.commitDeadline) {
+                try await writer.commit(orders)
             }
             for entry in batch {
                 entry.continuation.resume(returning: committed.contains(entry.order.order.id) ? .committed : .claimLost)
             }
         } catch let error as DatabaseUnavailable {
-            for entry in batch { entry.continuation.resume(throwing: error) }
-        } catch let error as OutcomeUnknown {
             for entry in batch { entry.continuation.resume(throwing: error) }
         } catch {
             guard batch.count > 1 else {

@@ -36,9 +36,6 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         case is DatabaseUnavailable:
             logger.warning("database unavailable", metadata: ["error": "\(error)"])
             return .databaseUnavailable()
-        case is OutcomeUnknown:
-            logger.warning("outcome unknown", metadata: ["error": "\(error)"])
-            return .outcomeUnknown()
         case let error as HTTPError where error.status == .notFound:
             return APIProblem(.notFound, code: "route_not_found", detail: "No route for \(request.method) \(request.uri.path).")
         case let error as HTTPError where error.status == .methodNotAllowed:
