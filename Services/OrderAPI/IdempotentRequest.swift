@@ -22,17 +22,8 @@ struct IdempotentRequest: Sendable {
             try await store.claim(merchant: merchant, key: key, method: method, path: path, requestHash: requestHash)
         }
         switch outcome {
-        case .replay(let status, let body):
-            Self.replayedCount.increment()
-            return JSONResponse.make(HTTPResponse.Status(code: status), body, headers: [IdempotencyKeyHeader.replayed: "true"])
-        case .inFlight:
-            Self.inUseCount.increment()
-            throw Self.inUse
-        case .mismatch:
-            Self.reusedCount.increment()
-            throw APIProblem(.unprocessableContent, code: "idempotency_key_reused",
-                             detail: "Keys for idempotent requests can only be used with the same parameters they were first used with.",
-                             param: "Idempotency-Key")
+        case .replay, .inFlight, .mismatch:
+            return try Self.answer(outcome)
         case .claimed(let claim):
             Self.claimedCount.increment()
             do {
@@ -49,6 +40,37 @@ struct IdempotentRequest: Sendable {
                 }
                 throw error
             }
+        }
+    }
+
+    /// Answers a request whose work found its key already taken (`POST /v1/orders` takes the
+    /// key in the statement that creates the order): the stored answer, 422 for another
+    /// request's key, or 409 while the first request is still running.
+    func answerTakenKey(_ use: IdempotencyKeyUse) async throws -> Response {
+        let store = self.store
+        let outcome = try await DatabaseUnavailable.guarding {
+            try await store.existing(merchant: use.merchant, key: use.key, method: use.method, path: use.path, requestHash: use.requestHash)
+        }
+        return try Self.answer(outcome ?? .inFlight)
+    }
+
+    /// Counts a request that took its key in its own transaction.
+    static func countNewKey() { claimedCount.increment() }
+
+    /// The answer for a key that is not this request's to run under.
+    private static func answer(_ outcome: IdempotencyStore.Outcome) throws -> Response {
+        switch outcome {
+        case .replay(let status, let body):
+            replayedCount.increment()
+            return JSONResponse.make(HTTPResponse.Status(code: status), body, headers: [IdempotencyKeyHeader.replayed: "true"])
+        case .inFlight, .claimed:
+            inUseCount.increment()
+            throw inUse
+        case .mismatch:
+            reusedCount.increment()
+            throw APIProblem(.unprocessableContent, code: "idempotency_key_reused",
+                             detail: "Keys for idempotent requests can only be used with the same parameters they were first used with.",
+                             param: "Idempotency-Key")
         }
     }
 

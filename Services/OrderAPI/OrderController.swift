@@ -27,18 +27,24 @@ struct OrderController: Sendable {
         let new: NewOrder
         do { new = try NewOrder(json: body.value) } catch { throw APIProblem.validation(error) }
 
-        return try await idempotency.run(key: key, merchant: merchant.id, method: "POST", path: "/v1/orders",
-                                         requestHash: body.canonicalHash) { claim in
-            let order = Order(id: UUIDv7.make(), merchantID: merchant.id, new: new, createdAt: Date())
-            let json = try SettleJSON.encode(order)
-            let pending = PendingOrder(order: order, eventID: UUIDv7.make(), claim: claim, responseBody: json)
-            switch try await ingest.submit(pending) {
-            case .committed:
-                context.logger.debug("order created", metadata: ["order_id": "\(order.id.lowercased)"])
-                return JSONResponse.make(.created, json)
-            case .claimLost:
-                throw IdempotencyClaimLost()
-            }
+        // The key is taken in the order's own transaction (OrderBatchWriter), so a new order
+        // costs one round trip; only a key already taken needs a look at what it holds.
+        let use = key.map {
+            IdempotencyKeyUse(merchant: merchant.id, key: $0, method: OrderBatchWriter.keyMethod, path: OrderBatchWriter.keyPath,
+                              requestHash: body.canonicalHash)
+        }
+        let order = Order(id: UUIDv7.make(), merchantID: merchant.id, new: new, createdAt: Date())
+        let json = try SettleJSON.encode(order)
+        let pending = PendingOrder(order: order, eventID: UUIDv7.make(), idempotencyKey: use, responseBody: json)
+        switch (try await ingest.submit(pending), use) {
+        case (.committed, _):
+            if use != nil { IdempotentRequest.countNewKey() }
+            context.logger.debug("order created", metadata: ["order_id": "\(order.id.lowercased)"])
+            return JSONResponse.make(.created, json)
+        case (.keyTaken, let use?):
+            return try await idempotency.answerTakenKey(use)
+        case (.keyTaken, nil):
+            throw OrderIngest.KeylessOrderRefused()
         }
     }
 

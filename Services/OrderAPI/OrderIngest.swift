@@ -12,7 +12,10 @@ import Synchronization
 /// committed (DESIGN.md contract clause 1).
 ///
 /// `concurrency` flushers take batches from one queue, so while one batch commits the next
-/// fills. If a batch fails for a reason other than an unavailable database, its orders are
+/// fills. One flusher at a time collects: a request arriving while a batch fills joins it
+/// instead of waking another flusher to start a batch of its own. A batch never holds one
+/// idempotency key twice (the later request waits for the next batch, and then finds the key
+/// taken). If a batch fails for a reason other than an unavailable database, its orders are
 /// retried one by one, so one bad order never fails the others.
 final class OrderIngest: Service, Sendable {
     struct Settings: Sendable {
@@ -25,11 +28,13 @@ final class OrderIngest: Service, Sendable {
 
     enum Outcome: Sendable {
         case committed
-        /// The request's idempotency claim was taken over (it ran past the lock time-out).
-        case claimLost
+        /// Nothing was created: the order's idempotency key was already taken.
+        case keyTaken
     }
 
     struct ShuttingDown: Error {}
+    /// An order without a key was not created although its batch committed (a broken batch statement).
+    struct KeylessOrderRefused: Error {}
 
     private struct Entry {
         var order: PendingOrder
@@ -38,8 +43,44 @@ final class OrderIngest: Service, Sendable {
 
     private struct State {
         var queue: Deque<Entry> = []
-        var idleFlushers: [CheckedContinuation<Void, Never>] = []
+        /// Flushers with nothing to do; resumed with true to collect the next batch, with false
+        /// to look again (the service is stopping).
+        var idleFlushers: [CheckedContinuation<Bool, Never>] = []
+        /// A flusher is letting a batch fill; new requests join it rather than wake another.
+        var collecting = false
         var stopping = false
+
+        /// The flushers to resume after the queue or `collecting` changed: an idle one becomes the
+        /// collector if work waits and nobody collects; when stopping with nothing left, all of
+        /// them, to end.
+        mutating func wakeups() -> [(CheckedContinuation<Bool, Never>, Bool)] {
+            if !queue.isEmpty, !collecting, let flusher = idleFlushers.popLast() {
+                collecting = true
+                return [(flusher, true)]
+            }
+            if stopping, queue.isEmpty {
+                defer { idleFlushers.removeAll() }
+                return idleFlushers.map { ($0, false) }
+            }
+            return []
+        }
+
+        /// Up to `max` entries in arrival order, no idempotency key twice: a repeat stays queued
+        /// (in order) for a later batch, which will find the key taken.
+        mutating func takeBatch(max: Int) -> [Entry] {
+            var batch: [Entry] = []
+            var keys: Set<IdempotencyKeyUse> = []
+            var repeats: [Entry] = []
+            while batch.count < max, let entry = queue.popFirst() {
+                if let key = entry.order.idempotencyKey, !keys.insert(key.identity).inserted {
+                    repeats.append(entry)
+                } else {
+                    batch.append(entry)
+                }
+            }
+            for entry in repeats.reversed() { queue.prepend(entry) }
+            return batch
+        }
     }
 
     private let writer: OrderBatchWriter
@@ -58,13 +99,13 @@ final class OrderIngest: Service, Sendable {
     /// Queues an order for the next batch; returns once its batch committed.
     func submit(_ order: PendingOrder) async throws -> Outcome {
         try await withCheckedThrowingContinuation { continuation in
-            let (accepted, flusher) = state.withLock { state -> (Bool, CheckedContinuation<Void, Never>?) in
-                if state.stopping { return (false, nil) }
+            let (accepted, wakeups) = state.withLock { state -> (Bool, [(CheckedContinuation<Bool, Never>, Bool)]) in
+                if state.stopping { return (false, []) }
                 state.queue.append(Entry(order: order, continuation: continuation))
-                return (true, state.idleFlushers.popLast())
+                return (true, state.wakeups())
             }
             if !accepted { return continuation.resume(throwing: ShuttingDown()) }
-            flusher?.resume()
+            for (flusher, collect) in wakeups { flusher.resume(returning: collect) }
         }
     }
 
@@ -87,46 +128,55 @@ final class OrderIngest: Service, Sendable {
     /// Refuses new orders; what is queued still commits, then the flushers end. (The HTTP
     /// server stops before this service, so no request is left waiting.)
     private func stop() {
-        let idle = state.withLock { state in
+        let wakeups = state.withLock { state in
             state.stopping = true
-            defer { state.idleFlushers.removeAll() }
-            return state.idleFlushers
+            return state.wakeups()
         }
-        for flusher in idle { flusher.resume() }
+        for (flusher, collect) in wakeups { flusher.resume(returning: collect) }
     }
 
     private func flushLoop() async {
-        while true {
-            await waitForWork()
-            let (empty, stopping) = state.withLock { ($0.queue.isEmpty, $0.stopping) }
-            if empty {
-                if stopping { return }
-                continue  // another flusher took the work
-            }
+        while await becomeCollector() {
             // Let the batch fill for at most `maxWait`, unless it is already full.
-            if !stopping, state.withLock({ $0.queue.count < settings.maxBatch }) {
+            if state.withLock({ !$0.stopping && $0.queue.count < settings.maxBatch }) {
                 try? await Task.sleep(for: settings.maxWait)
             }
-            let batch = state.withLock { state -> [Entry] in
-                var batch: [Entry] = []
-                while batch.count < settings.maxBatch, let entry = state.queue.popFirst() { batch.append(entry) }
-                return batch
+            let (batch, wakeups) = state.withLock { state -> ([Entry], [(CheckedContinuation<Bool, Never>, Bool)]) in
+                let batch = state.takeBatch(max: settings.maxBatch)
+                state.collecting = false
+                // What arrived meanwhile, or did not fit, is the next flusher's to collect.
+                return (batch, state.wakeups())
             }
+            for (flusher, collect) in wakeups { flusher.resume(returning: collect) }
             if batch.isEmpty { continue }
             batchSizes.record(batch.count)
             await commit(batch)
         }
     }
 
-    /// Returns when there is something queued or the service is stopping.
-    private func waitForWork() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let now = state.withLock { state -> Bool in
-                if !state.queue.isEmpty || state.stopping { return true }
-                state.idleFlushers.append(continuation)
-                return false
+    /// Waits until this flusher is the one to collect the next batch (true), or the service
+    /// stopped with nothing queued (false).
+    private func becomeCollector() async -> Bool {
+        while true {
+            let decided = state.withLock { state -> Bool? in
+                if !state.queue.isEmpty, !state.collecting {
+                    state.collecting = true
+                    return true
+                }
+                if state.stopping, state.queue.isEmpty { return false }
+                return nil
             }
-            if now { continuation.resume() }
+            if let decided { return decided }
+            let collect = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+                let parked = state.withLock { state -> Bool in
+                    // Looked again under the lock: park only if still nothing to do.
+                    if (!state.queue.isEmpty && !state.collecting) || (state.stopping && state.queue.isEmpty) { return false }
+                    state.idleFlushers.append(continuation)
+                    return true
+                }
+                if !parked { continuation.resume(returning: false) }
+            }
+            if collect { return true }
         }
     }
 
@@ -138,7 +188,7 @@ final class OrderIngest: Service, Sendable {
                 try await writer.commit(orders)
             }
             for entry in batch {
-                entry.continuation.resume(returning: committed.contains(entry.order.order.id) ? .committed : .claimLost)
+                entry.continuation.resume(returning: committed.contains(entry.order.order.id) ? .committed : .keyTaken)
             }
         } catch let error as DatabaseUnavailable {
             for entry in batch { entry.continuation.resume(throwing: error) }

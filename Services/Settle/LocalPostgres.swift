@@ -43,7 +43,9 @@ struct LocalPostgres {
         let logFile = layout.log("postgres")
         if !FileManager.default.fileExists(atPath: logFile.path) { _ = FileManager.default.createFile(atPath: logFile.path, contents: nil) }
         try chownForPostgres(logFile)
+        // pg_stat_statements is loaded so a benchmark or a slow stack can be asked which statements cost what.
         let options = "-p \(layout.postgresPort) -c listen_addresses=127.0.0.1 -c unix_socket_directories= -c max_connections=500"
+            + " -c shared_preload_libraries=pg_stat_statements"
         let (tool, arguments) = try command("pg_ctl", ["-D", data.path, "-l", logFile.path, "-o", options, "-w", "-t", "60", "start"])
         try LocalProcess.run(tool, arguments, log: layout.log("postgres-ctl"))
     }

@@ -50,14 +50,23 @@ public struct IdempotencyStore: Sendable {
             for try await _ in try await client.execute(claim, logger: logger) {
                 return .claimed(IdempotencyClaim(merchant: merchant, key: key, token: token))
             }
-            for try await stored in try await client.execute(LookupKey(merchant: merchant, key: key), logger: logger) {
-                guard stored.method == method, stored.path == path, Array(buffer: stored.requestHash) == requestHash else { return .mismatch }
-                guard let status = stored.status, let body = stored.body else { return .inFlight }
-                return .replay(status: Int(status), body: Array(buffer: body))
+            if let existing = try await existing(merchant: merchant, key: key, method: method, path: path, requestHash: requestHash) {
+                return existing
             }
             // Released between the two statements: try again.
         }
         return .inFlight
+    }
+
+    /// What a request under a key that is already taken gets: the stored answer, a mismatch, or
+    /// "in flight" while the first request runs. Nil if the key is free.
+    public func existing(merchant: UUID, key: String, method: String, path: String, requestHash: [UInt8]) async throws -> Outcome? {
+        for try await stored in try await client.execute(LookupKey(merchant: merchant, key: key), logger: logger) {
+            guard stored.method == method, stored.path == path, Array(buffer: stored.requestHash) == requestHash else { return .mismatch }
+            guard let status = stored.status, let body = stored.body else { return .inFlight }
+            return .replay(status: Int(status), body: Array(buffer: body))
+        }
+        return nil
     }
 
     /// The key's stored request and answer; public so a test can check its plan is an index scan.

@@ -5,24 +5,46 @@ import SettleDomain
 
 /// Commits many new orders in one statement, so one transaction (one fsync, with
 /// `synchronous_commit=on`) carries a whole batch: each order row, its `order.created` event
-/// and outbox row, and the completion of its idempotency claim (DESIGN.md contract clause 1).
+/// and outbox row, and its `Idempotency-Key` with the answer (DESIGN.md contract clauses 1
+/// and 4).
+///
+/// The key is taken in the same statement that creates the order, so an order costs one
+/// round trip and one transaction, and there is no moment when a key is taken but its order
+/// not yet written: a key is either free or holds its 201. A second request with the key
+/// waits on the first one's row lock until that commits, then finds the key taken and is
+/// answered from it (`IdempotencyStore.existing`).
 ///
 /// The statement is prepared once per connection and takes the batch as typed arrays, so a
 /// batch costs PostgreSQL neither a parse and plan nor a JSON document to read, and the API
 /// encodes each order's JSON once: the response body, which is also the event's `data.object`.
 public struct OrderBatchWriter: Sendable {
+    /// The request a key of this writer belongs to: every order it writes was `POST /v1/orders`.
+    public static let keyMethod = "POST"
+    public static let keyPath = "/v1/orders"
+
     let client: PostgresClient
     let logger: Logger
+    let keyLockTimeout: Duration
+    let keyRetention: Duration
 
-    public init(client: PostgresClient, logger: Logger) {
+    /// - Parameters:
+    ///   - keyLockTimeout: a key whose request never finished (claimed by another endpoint and
+    ///     abandoned) may be taken over after this long, as in `IdempotencyStore`.
+    ///   - keyRetention: how long a key keeps its answer.
+    public init(client: PostgresClient, logger: Logger, keyLockTimeout: Duration = .seconds(60),
+                keyRetention: Duration = .seconds(24 * 3600)) {
         self.client = client
         self.logger = logger
+        self.keyLockTimeout = keyLockTimeout
+        self.keyRetention = keyRetention
     }
 
-    /// Inserts the batch in one transaction. Returns the ids of the orders committed; an order
-    /// missing from the result lost its idempotency claim and was not created. Throws if the
-    /// transaction failed, in which case nothing of the batch was committed (or, if the
-    /// connection broke during the COMMIT, the outcome is unknown).
+    /// Inserts the batch in one transaction. Returns the ids of the orders created; an order
+    /// missing from the result was not created because its idempotency key was already taken.
+    /// The batch must not use one key twice; its keys' method and path must be `keyMethod` and
+    /// `keyPath`. Throws if the transaction failed, in which case
+    /// nothing of the batch was committed (or, if the connection broke during the COMMIT, the
+    /// outcome is unknown).
     ///
     /// The statement runs between an explicit BEGIN and COMMIT, although it is one statement.
     /// On its own it would be an implicit transaction, which PostgreSQL commits only at the
@@ -31,9 +53,10 @@ public struct OrderBatchWriter: Sendable {
     /// and lost if the server died in between. COMMIT's own CommandComplete comes only once the
     /// commit and its WAL flush are done.
     public func commit(_ batch: [PendingOrder]) async throws -> Set<UUID> {
-        try await client.withTransaction(logger: logger) { connection in
+        let statement = InsertOrderBatch(batch, keyLockTimeout: keyLockTimeout, keyRetention: keyRetention)
+        return try await client.withTransaction(logger: logger) { connection in
             var committed: Set<UUID> = []
-            for try await id in try await connection.execute(InsertOrderBatch(batch), logger: logger) {
+            for try await id in try await connection.execute(statement, logger: logger) {
                 committed.insert(id)
             }
             return committed
@@ -44,24 +67,37 @@ public struct OrderBatchWriter: Sendable {
 /// The group-commit statement: the data-modifying CTEs commit together or not at all. Arrays
 /// cannot hold NULL through the driver, so "no description" is a flag and "no idempotency key"
 /// is the empty key (a real key has 1 to 255 characters).
+///
+/// A key is inserted with its answer, or takes over the row of an expired key or of a claim
+/// abandoned past the lock time-out (the conditions `IdempotencyStore.claim` uses); any other
+/// existing key leaves its order out of `accepted`.
 struct InsertOrderBatch: PostgresPreparedStatement {
     static let sql = """
         WITH batch AS (
             SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::bool[],
-                                 $8::jsonb[], $9::timestamptz[], $10::uuid[], $11::text[], $12::uuid[], $13::text[], $14::text[])
+                                 $8::jsonb[], $9::timestamptz[], $10::uuid[], $11::text[], $12::bytea[], $13::text[], $14::text[])
                 AS b(id, merchant_id, amount, currency, payment_method, description, has_description,
-                     metadata, created_at, event_id, idempotency_key, claim, response, traceparent)
+                     metadata, created_at, event_id, idempotency_key, request_hash, response, traceparent)
         ),
-        claimed AS (
-            UPDATE idempotency_keys AS k SET response_status = 201, response_body = convert_to(b.response, 'UTF8')
-            FROM batch AS b
-            WHERE b.idempotency_key <> '' AND k.merchant_id = b.merchant_id AND k.key = b.idempotency_key
-              AND k.claim = b.claim AND k.response_status IS NULL
-            RETURNING b.id
+        keyed AS (
+            INSERT INTO idempotency_keys AS k
+                (merchant_id, key, request_method, request_path, request_hash, response_status, response_body,
+                 locked_at, created_at, expires_at)
+            SELECT merchant_id, idempotency_key, $18, $19, request_hash, 201, convert_to(response, 'UTF8'),
+                   now(), now(), now() + $16 * interval '1 second'
+            FROM batch WHERE idempotency_key <> ''
+            ON CONFLICT (merchant_id, key) DO UPDATE SET
+                request_method = EXCLUDED.request_method, request_path = EXCLUDED.request_path,
+                request_hash = EXCLUDED.request_hash, claim = NULL, locked_at = now(), created_at = now(),
+                expires_at = EXCLUDED.expires_at, response_status = EXCLUDED.response_status,
+                response_body = EXCLUDED.response_body
+            WHERE k.expires_at < now()
+               OR (k.response_status IS NULL AND k.locked_at < now() - $17 * interval '1 second')
+            RETURNING k.merchant_id, k.key
         ),
         accepted AS (
             SELECT *, jsonb_build_object('object', response::jsonb) AS data
-            FROM batch WHERE idempotency_key = '' OR id IN (SELECT id FROM claimed)
+            FROM batch WHERE idempotency_key = '' OR (merchant_id, idempotency_key) IN (SELECT merchant_id, key FROM keyed)
         ),
         new_orders AS (
             INSERT INTO orders (id, merchant_id, amount, currency, payment_method, description, metadata, status, created_at, updated_at)
@@ -84,8 +120,6 @@ struct InsertOrderBatch: PostgresPreparedStatement {
         """
 
     typealias Row = UUID
-    /// The claim token of an order without an idempotency key (never compared: its key is empty).
-    static let noClaim = UUID(uuidString: "00000000-0000-0000-0000-000000000000")!
 
     var ids: [UUID] = []
     var merchants: [UUID] = []
@@ -98,11 +132,15 @@ struct InsertOrderBatch: PostgresPreparedStatement {
     var createdAt: [Date] = []
     var eventIDs: [UUID] = []
     var idempotencyKeys: [String] = []
-    var claims: [UUID] = []
+    var requestHashes: [ByteBuffer] = []
     var responses: [String] = []
     var traceparents: [String] = []
+    var keyRetentionSeconds: Double
+    var keyLockSeconds: Double
 
-    init(_ batch: [PendingOrder]) {
+    init(_ batch: [PendingOrder], keyLockTimeout: Duration, keyRetention: Duration) {
+        keyLockSeconds = Double(keyLockTimeout.components.seconds)
+        keyRetentionSeconds = Double(keyRetention.components.seconds)
         for pending in batch {
             let order = pending.order
             ids.append(order.id)
@@ -115,15 +153,15 @@ struct InsertOrderBatch: PostgresPreparedStatement {
             metadata.append(order.metadata.isEmpty ? "{}" : String(decoding: SettleJSON.bytes(order.metadata), as: UTF8.self))
             createdAt.append(order.createdAt)
             eventIDs.append(pending.eventID)
-            idempotencyKeys.append(pending.claim?.key ?? "")
-            claims.append(pending.claim?.token ?? Self.noClaim)
+            idempotencyKeys.append(pending.idempotencyKey?.key ?? "")
+            requestHashes.append(ByteBuffer(bytes: pending.idempotencyKey?.requestHash ?? []))
             responses.append(String(decoding: pending.responseBody, as: UTF8.self))
             traceparents.append(TraceParent.random())
         }
     }
 
     func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 15)
+        var bindings = PostgresBindings(capacity: 19)
         bindings.append(ids)
         bindings.append(merchants)
         bindings.append(amounts)
@@ -135,10 +173,14 @@ struct InsertOrderBatch: PostgresPreparedStatement {
         bindings.append(createdAt)
         bindings.append(eventIDs)
         bindings.append(idempotencyKeys)
-        bindings.append(claims)
+        bindings.append(requestHashes)
         bindings.append(responses)
         bindings.append(traceparents)
         bindings.append(KafkaTopics.orders)
+        bindings.append(keyRetentionSeconds)
+        bindings.append(keyLockSeconds)
+        bindings.append(OrderBatchWriter.keyMethod)
+        bindings.append(OrderBatchWriter.keyPath)
         return bindings
     }
 

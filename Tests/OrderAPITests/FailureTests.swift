@@ -105,7 +105,7 @@ struct FailureTests {
                             let amount: Int64 = index == 5 ? 0 : 100
                             let order = Order(id: UUIDv7.make(), merchantID: merchant.id,
                                               new: NewOrder(amount: amount, currency: "usd", paymentMethod: .ok), createdAt: Date())
-                            let pending = PendingOrder(order: order, eventID: UUIDv7.make(), claim: nil, responseBody: SettleJSON.bytes(order))
+                            let pending = PendingOrder(order: order, eventID: UUIDv7.make(), idempotencyKey: nil, responseBody: SettleJSON.bytes(order))
                             return (index, (try? await ingest.submit(pending)) != nil)
                         }
                     }
