@@ -117,6 +117,7 @@ final class OutboxRelay: Service, Sendable {
                 positions[row.shard] = max(positions[row.shard, default: .start], row.position)
             }
             if sent == 0 { await doorbell.wait(upTo: settings.pollInterval) }
+            if settings.linger != .zero, sent < settings.batchSize, !isStopping { try? await Task.sleep(for: settings.linger) }
         }
         for shard in owned { try? await store.unlock(shard: shard) }
     }

@@ -5,6 +5,9 @@ struct RelaySettings: Sendable {
     var batchSize: Int
     /// The fallback poll when no notification arrives (lost notifications, reconnects).
     var pollInterval: Duration
+    /// How long a round that was not full waits before the next, so under load a round carries
+    /// several commits' rows: the per-round statements are paid per round, not per commit.
+    var linger: Duration
     var listen: Bool
     /// Put before every row's topic, so a benchmark's relays publish where no other consumer reads.
     var topicPrefix: String
@@ -12,6 +15,7 @@ struct RelaySettings: Sendable {
     init(environment: EnvironmentReader) throws(ConfigurationError) {
         batchSize = try environment.integer("SETTLE_RELAY_BATCH", default: 500, in: 1...10_000)
         pollInterval = try environment.milliseconds("SETTLE_RELAY_POLL_MS", default: .milliseconds(500))
+        linger = try environment.milliseconds("SETTLE_RELAY_LINGER_MS", default: .milliseconds(10))
         listen = try environment.bool("SETTLE_RELAY_LISTEN", default: true)
         topicPrefix = environment.string("SETTLE_TOPIC_PREFIX", default: "")
     }

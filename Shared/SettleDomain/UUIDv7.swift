@@ -6,8 +6,10 @@ import Foundation
 public enum UUIDv7 {
     public static func make(at date: Date = Date()) -> UUID {
         let milliseconds = UInt64(max(0, date.timeIntervalSince1970 * 1000))
+        // Two 8-byte draws: each draw of the system generator is a getrandom call.
         var generator = SystemRandomNumberGenerator()
-        var bytes = (0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let random = (generator.next() as UInt64, generator.next() as UInt64)
+        var bytes = withUnsafeBytes(of: random) { Array($0) }
         for index in 0..<6 {
             bytes[index] = UInt8(truncatingIfNeeded: milliseconds >> (8 * (5 - UInt64(index))))
         }
