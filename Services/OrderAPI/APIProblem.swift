@@ -59,6 +59,13 @@ extension APIProblem {
         APIProblem(.notFound, code: "resource_missing", detail: "No such \(what): '\(id.prefix(100))'.", param: "id")
     }
 
+    /// The write was sent and its answer lost or late: the request may or may not have taken effect.
+    static func outcomeUnknown() -> APIProblem {
+        APIProblem(.serviceUnavailable, code: "outcome_unknown",
+                   detail: "This request was sent to the database but its commit was not confirmed (the connection was lost, or the answer was too slow), so it may or may not have taken effect. Retry with the same Idempotency-Key: if it did, the first answer is replayed; a retry without one may create it twice.",
+                   headers: [.retryAfter: "1"])
+    }
+
     static func databaseUnavailable() -> APIProblem {
         APIProblem(.serviceUnavailable, code: "database_unavailable",
                    detail: "The database is unavailable; nothing was created. Retry with the same Idempotency-Key.",

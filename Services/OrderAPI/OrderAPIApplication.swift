@@ -28,7 +28,7 @@ enum OrderAPIApplication {
             Response(status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: ByteBuffer(bytes: OpenAPIDocument.bytes)))
         }
 
-        let ingest = OrderIngest(writer: OrderBatchWriter(client: postgres, logger: logger), settings: settings.ingest, logger: logger)
+        let ingest = OrderIngest(writer: OrderBatchWriter(client: postgres, logger: logger, keyLockTimeout: settings.idempotencyLockTimeout), settings: settings.ingest, logger: logger)
         let keys = IdempotencyStore(client: claims ?? postgres, logger: logger, lockTimeout: settings.idempotencyLockTimeout)
         let orders = OrderController(
             ingest: ingest,

@@ -22,8 +22,12 @@ final class OrderIngest: Service, Sendable {
         var maxBatch: Int
         var maxWait: Duration
         var concurrency: Int
-        /// How long a batch may take before its requests are answered 503.
+        /// How long a batch may wait to be sent before its requests are answered 503
+        /// `database_unavailable` (nothing created; the batch is then never sent).
         var commitDeadline: Duration
+        /// How much longer a batch already sent waits for COMMIT's answer or the connection's
+        /// loss before its requests are answered 503 `outcome_unknown` (it may still commit).
+        var outcomeWait: Duration = .seconds(10)
     }
 
     enum Outcome: Sendable {
@@ -183,14 +187,19 @@ final class OrderIngest: Service, Sendable {
     private func commit(_ batch: [Entry]) async {
         let writer = self.writer
         let orders = batch.map(\.order)
+        let gate = CommitGate()
         do {
-            let committed = try await DatabaseUnavailable.guarding(deadline: settings.commitDeadline) {
-                try await writer.commit(orders)
+            let committed = try await DatabaseUnavailable.guarding(deadline: settings.commitDeadline, gate: gate,
+                                                                   outcomeWait: settings.outcomeWait) {
+                try await writer.commit(orders, gate: gate)
             }
             for entry in batch {
                 entry.continuation.resume(returning: committed.contains(entry.order.order.id) ? .committed : .keyTaken)
             }
         } catch let error as DatabaseUnavailable {
+            for entry in batch { entry.continuation.resume(throwing: error) }
+        } catch let error as OutcomeUnknown {
+            logger.warning("batch outcome unknown", metadata: ["batch_size": "\(batch.count)", "error": "\(error)"])
             for entry in batch { entry.continuation.resume(throwing: error) }
         } catch {
             guard batch.count > 1 else {

@@ -36,6 +36,13 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         case is DatabaseUnavailable:
             logger.warning("database unavailable", metadata: ["error": "\(error)"])
             return .databaseUnavailable()
+        case is OutcomeUnknown:
+            logger.warning("outcome unknown", metadata: ["error": "\(error)"])
+            return .outcomeUnknown()
+        case is OrderIngest.ShuttingDown:
+            return APIProblem(.serviceUnavailable, code: "shutting_down",
+                              detail: "This instance is shutting down; nothing was created. Retry with the same Idempotency-Key.",
+                              headers: [.retryAfter: "1"])
         case let error as HTTPError where error.status == .notFound:
             return APIProblem(.notFound, code: "route_not_found", detail: "No route for \(request.method) \(request.uri.path).")
         case let error as HTTPError where error.status == .methodNotAllowed:

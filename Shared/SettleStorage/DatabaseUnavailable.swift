@@ -17,8 +17,14 @@ public struct DatabaseUnavailable: Error, CustomStringConvertible {
     /// The answer comes at the deadline even if the operation does not react to cancellation
     /// (a query on a connection whose server vanished can wait for TCP to notice): the
     /// operation is cancelled and left to end on its own.
+    ///
+    /// With a `gate`, the deadline answers `DatabaseUnavailable` only while the write has not
+    /// been sent; once it was, the answer waits for the operation, at most `outcomeWait` longer,
+    /// and then is `OutcomeUnknown` (the write may still commit).
     public static func guarding<Result: Sendable>(
         deadline: Duration = .seconds(5),
+        gate: CommitGate? = nil,
+        outcomeWait: Duration = .seconds(10),
         _ operation: @escaping @Sendable () async throws -> Result
     ) async throws -> Result {
         let outcome = Outcome<Result>()
@@ -31,11 +37,18 @@ public struct DatabaseUnavailable: Error, CustomStringConvertible {
         }
         let timer = Task {
             try await Task.sleep(for: deadline)
+            guard gate?.abandon() ?? true else {
+                try await Task.sleep(for: outcomeWait)
+                outcome.finish(.failure(OutcomeUnknown(reason: "sent, and no answer within \(deadline + outcomeWait)")))
+                return
+            }
             outcome.finish(.failure(DatabaseUnavailable(reason: "no answer within \(deadline)")))
         }
         defer {
-            work.cancel()
             timer.cancel()
+            // A write already sent is left to finish: cancelling it could roll it back or not,
+            // which is no better than waiting, and its requests were told the outcome is unknown.
+            if !(gate?.wasSent ?? false) { work.cancel() }
         }
         return try await withTaskCancellationHandler {
             try await outcome.value
@@ -44,14 +57,18 @@ public struct DatabaseUnavailable: Error, CustomStringConvertible {
         }
     }
 
-    /// Connection failures become `DatabaseUnavailable`; anything else (a constraint violated,
-    /// the operation's own errors) is passed on as it is.
+    /// Connection failures become `DatabaseUnavailable`, except one during a COMMIT, which is
+    /// `OutcomeUnknown`; anything else (a constraint violated, the operation's own errors) is
+    /// passed on as it is.
     static func mapped(_ error: any Error) -> any Error {
         switch error {
         case let psql as PSQLError where isConnectionFailure(psql):
             return DatabaseUnavailable(reason: DatabaseProbe.reason(psql))
         case let transaction as PostgresTransactionError:
-            if let inner = transaction.beginError ?? transaction.commitError, let psql = inner as? PSQLError, isConnectionFailure(psql) {
+            if let psql = transaction.commitError as? PSQLError, isConnectionFailure(psql) {
+                return OutcomeUnknown(reason: DatabaseProbe.reason(psql))
+            }
+            if let psql = transaction.beginError as? PSQLError, isConnectionFailure(psql) {
                 return DatabaseUnavailable(reason: DatabaseProbe.reason(psql))
             }
             if let closure = transaction.closureError { return mapped(closure) }

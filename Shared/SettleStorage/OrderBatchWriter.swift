@@ -52,9 +52,13 @@ public struct OrderBatchWriter: Sendable {
     /// driver returns at CommandComplete: an order could be answered 201 before its commit,
     /// and lost if the server died in between. COMMIT's own CommandComplete comes only once the
     /// commit and its WAL flush are done.
-    public func commit(_ batch: [PendingOrder]) async throws -> Set<UUID> {
+    ///
+    /// - Parameter gate: the batch's statement is sent only if the caller's deadline has not
+    ///   given up on it; otherwise the transaction rolls back with nothing written.
+    public func commit(_ batch: [PendingOrder], gate: CommitGate = CommitGate()) async throws -> Set<UUID> {
         let statement = InsertOrderBatch(batch, keyLockTimeout: keyLockTimeout, keyRetention: keyRetention)
         return try await client.withTransaction(logger: logger) { connection in
+            guard gate.send() else { throw DatabaseUnavailable(reason: "the commit deadline passed before the batch was sent") }
             var committed: Set<UUID> = []
             for try await id in try await connection.execute(statement, logger: logger) {
                 committed.insert(id)

@@ -105,6 +105,15 @@ struct APIHarness: Sendable {
     }
 
     /// How many orders the merchant has in the database.
+    /// Sessions of the test's database waiting for a lock.
+    func ordersLockWaiters() async throws -> Int {
+        let rows = try await database.query(
+            "SELECT count(*)::int FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            logger: Self.logger)
+        for try await count in rows.decode(Int.self) { return count }
+        return 0
+    }
+
     func orderCount(_ merchant: Merchant) async throws -> Int {
         let rows = try await database.query("SELECT count(*) FROM orders WHERE merchant_id = \(merchant.id)", logger: Self.logger)
         for try await count in rows.decode(Int.self) { return count }

@@ -13,6 +13,60 @@ import Testing
 
 @Suite("The API when its stores fail")
 struct FailureTests {
+    /// Runs `body` while a transaction holds `LOCK TABLE orders`, so a batch sent meanwhile waits
+    /// in PostgreSQL; the lock goes when `body` returns.
+    private static func holdingOrdersLock<T: Sendable>(_ api: APIHarness, _ body: () async throws -> T) async throws -> T {
+        try await api.database.withTransaction(logger: APIHarness.logger) { connection in
+            try await connection.query("LOCK TABLE orders IN EXCLUSIVE MODE", logger: APIHarness.logger)
+            return try await body()
+        }
+    }
+
+    private static let order = #"{"amount":700,"currency":"usd","payment_method":"pm_card_ok"}"#
+
+    @Test("A batch held by a lock past the commit deadline, after it was sent, waits for COMMIT's answer: 201, never 'nothing was created'")
+    func stalledBatchWaitsForCommit() async throws {
+        try await APIHarness.run(environment: ["SETTLE_INGEST_COMMIT_DEADLINE_MS": "300"]) { api in
+            let merchant = try await api.merchant()
+            let request = try await Self.holdingOrdersLock(api) {
+                // The batch's INSERT INTO orders waits for the lock, far past the 300 ms deadline.
+                let request = Task { try await api.request(.post, "/v1/orders", as: merchant, body: Self.order) }
+                try await eventually("the batch to wait on the lock") { try await api.ordersLockWaiters() > 0 }
+                try await Task.sleep(for: .seconds(1))  // the scenario: the stall outlasts the deadline
+                return request
+            }
+            let response = try await request.value
+            #expect(response.status == .created, "\(response.status) \(response.problemCode ?? "")")
+            #expect(try await api.orderCount(merchant) == 1)
+        }
+    }
+
+    @Test("A sent batch unanswered past the outcome wait: 503 outcome_unknown; it then commits, and a retry with the key replays it")
+    func stalledBatchOutcomeUnknown() async throws {
+        try await APIHarness.run(environment: ["SETTLE_INGEST_COMMIT_DEADLINE_MS": "300", "SETTLE_INGEST_OUTCOME_WAIT_MS": "700",
+                                               "SETTLE_INGEST_BATCH_WAIT_MS": "100"]) { api in
+            let merchant = try await api.merchant()
+            let key = UniqueName.make("stalled")
+            let (keyed, keyless) = try await Self.holdingOrdersLock(api) {
+                // Both requests join one batch (it fills for 100 ms), which waits on the lock.
+                async let keyed = api.request(.post, "/v1/orders", as: merchant, body: Self.order, idempotencyKey: key)
+                async let keyless = api.request(.post, "/v1/orders", as: merchant, body: Self.order)
+                return try await (keyed, keyless)
+            }
+            for response in [keyed, keyless] {
+                // "Nothing was created" (database_unavailable) would be a lie: the batch commits below.
+                #expect(response.status == .serviceUnavailable)
+                #expect(response.problemCode == "outcome_unknown")
+                #expect(response.headers[.retryAfter] != nil)
+            }
+            try await eventually("the stalled batch to commit once the lock is gone") { try await api.orderCount(merchant) == 2 }
+            let retry = try await api.request(.post, "/v1/orders", as: merchant, body: Self.order, idempotencyKey: key)
+            #expect(retry.status == .created)
+            #expect(retry.headers[IdempotencyKeyHeader.replayed] == "true")
+            #expect(try await api.orderCount(merchant) == 2)
+        }
+    }
+
     @Test("PostgreSQL stopped mid-test: 503 database_unavailable with Retry-After, then recovery; every 201 was committed")
     func databaseDown() async throws {
         let server = try await PrivatePostgres.start()
@@ -31,7 +85,8 @@ struct FailureTests {
                                     stream.append(id)
                                 } else {
                                     #expect(response.status == .serviceUnavailable)
-                                    #expect(response.problemCode == "database_unavailable")
+                                    // outcome_unknown: the server went away while this request's batch was in flight.
+                                    #expect(["database_unavailable", "outcome_unknown"].contains(response.problemCode))
                                     #expect(response.headers[.retryAfter] != nil)
                                 }
                             }
