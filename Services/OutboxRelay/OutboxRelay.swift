@@ -31,7 +31,7 @@ final class OutboxRelay: Service, Sendable {
     static let ownerApplicationName = "settle-relay-owner"
 
     private let databaseURL: URL
-    private let producer: KafkaProducer
+    private let producers: RelayProducer
     private let settings: RelaySettings
     private let logger: Logger
     private let doorbell = Doorbell()
@@ -46,9 +46,9 @@ final class OutboxRelay: Service, Sendable {
     private let oldestAge = Gauge(label: "settle_relay_outbox_oldest_age_seconds")
     static let batchSizeMetric = "settle_relay_batch_size"
 
-    init(databaseURL: URL, producer: KafkaProducer, settings: RelaySettings, logger: Logger) {
+    init(databaseURL: URL, producers: RelayProducer, settings: RelaySettings, logger: Logger) {
         self.databaseURL = databaseURL
-        self.producer = producer
+        self.producers = producers
         self.settings = settings
         self.logger = logger
     }
@@ -62,6 +62,8 @@ final class OutboxRelay: Service, Sendable {
                 await self.publishUntilStopped()
                 group.cancelAll()
             }
+            // The relay finished its round; then the producer flushes what is in flight.
+            await self.producers.shutdown()
         } onGracefulShutdown: {
             self.stopping.store(true, ordering: .relaxed)
             self.doorbell.ring()
@@ -92,8 +94,10 @@ final class OutboxRelay: Service, Sendable {
                 ownedShards.record(0)
                 if isStopping { break }
                 let delay = backoff.delay(attempt: attempt)
-                logger.warning("relay paused; retrying", metadata: ["error": "\(error)", "retry_in": "\(delay)"])
                 attempt += 1
+                // A producer that hit a fatal error would fail every round: replace it (after the delay).
+                if await producers.replaceIfFailed(after: max(delay, .seconds(1))) { continue }
+                logger.warning("relay paused; retrying", metadata: ["error": "\(error)", "retry_in": "\(delay)"])
                 try? await Task.sleep(for: delay)
             }
         }
@@ -162,7 +166,7 @@ final class OutboxRelay: Service, Sendable {
             KafkaProducerMessage(topic: settings.topicPrefix + row.topic, key: Array(row.key.utf8), value: Array(row.payload.utf8),
                                  headers: row.headers.sorted { $0.key < $1.key }.map { KafkaHeader(key: $0.key, value: $0.value) })
         }
-        let results = await producer.sendAll(messages)
+        let results = await producers.producer.sendAll(messages)
         var stopped: Set<Int> = []
         var firstError: (any Error)?
         var acknowledged: [OutboxRow] = []

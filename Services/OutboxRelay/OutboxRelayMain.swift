@@ -16,13 +16,14 @@ struct OutboxRelayMain {
             let settings = try RelaySettings(environment: context.environment)
             // A send never expires: while the broker is away the relay waits rather than fail a
             // message and send the next one of its key first.
-            let producer = try KafkaProducer(
-                configuration: KafkaConfiguration(bootstrapServers: context.settings.kafkaBrokers, clientID: "settle-relay",
-                                                  properties: ["message.timeout.ms": "0"]),
-                logger: context.logger)
-            let relay = OutboxRelay(databaseURL: context.settings.databaseURL, producer: producer, settings: settings, logger: context.logger)
-            // Stopped in reverse: the relay finishes its batch, then the producer flushes.
-            return [producer, relay]
+            let configuration = KafkaConfiguration(bootstrapServers: context.settings.kafkaBrokers, clientID: "settle-relay",
+                                                   properties: ["message.timeout.ms": "0"])
+            let logger = context.logger
+            let producers = try RelayProducer(logger: logger) { try KafkaProducer(configuration: configuration, logger: logger) }
+            context.readiness.add(ReadinessCheck(name: "Kafka", address: context.settings.kafkaBrokers) { try await producers.checkReady() })
+            // The relay owns the producer: it replaces one that hit a fatal error, and flushes it
+            // after its last round.
+            return [OutboxRelay(databaseURL: context.settings.databaseURL, producers: producers, settings: settings, logger: logger)]
         }
     }
 }

@@ -19,6 +19,8 @@ struct PaymentWorkerMain {
             let consumer = try KafkaConsumer(configuration: kafka, groupID: settings.group, topics: settings.topics.consumed,
                                              logger: context.logger)
             let producer = try KafkaProducer(configuration: kafka, logger: context.logger)
+            // /readyz asks the brokers through this producer's connections (and reports its fatal error).
+            context.readiness.add(ReadinessCheck(name: "Kafka", address: context.settings.kafkaBrokers) { try await producer.checkBrokers() })
             var configuration = HTTPClient.Configuration()
             configuration.redirectConfiguration = .disallow
             configuration.timeout = .init(connect: .seconds(2))

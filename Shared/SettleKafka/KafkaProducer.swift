@@ -14,8 +14,9 @@ public final class KafkaProducer: Service, Sendable {
     private let pollThread: KafkaPollThread
     /// Guards every use of the handle against its destruction at shutdown.
     private let state = Mutex<Lifecycle>(.open)
-    /// Flushes run on the poll thread, the one thread that also destroys the handle.
-    private let flushes: FlushRequests
+    /// Blocking calls (flush, a metadata request) run on the poll thread, the one thread that
+    /// also destroys the handle, so none can outlive it.
+    private let jobs: PollThreadJobs
     private let flushTimeoutMilliseconds: Int32
 
     enum Lifecycle { case open, closed }
@@ -41,8 +42,8 @@ public final class KafkaProducer: Service, Sendable {
             KafkaClientContext.from(opaque).complete(id, result)
         }
         let handle = RDKafkaHandle(try RDKafkaConfig.client(type: RD_KAFKA_PRODUCER, conf: conf))
-        let flushes = FlushRequests()
-        self.flushes = flushes
+        let jobs = PollThreadJobs()
+        self.jobs = jobs
         self.handle = handle
         self.context = context
         self.flushTimeoutMilliseconds = Int32(flushTimeout.components.seconds * 1000)
@@ -51,14 +52,14 @@ public final class KafkaProducer: Service, Sendable {
         self.pollThread = KafkaPollThread(
             name: "settle-kafka-producer-poll",
             body: {
-                if let request = flushes.next() {
-                    request.continuation.resume(returning: rd_kafka_flush(handle.pointer, request.milliseconds))
+                if let job = jobs.next() {
+                    job.run(handle.pointer)
                 } else {
                     _ = rd_kafka_poll(handle.pointer, 100)
                 }
             },
             cleanup: {
-                flushes.failAll()
+                jobs.failAll()
                 // Anything still queued after the flush is purged; its reports fail the waiting sends.
                 _ = rd_kafka_purge(handle.pointer, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT))
                 _ = rd_kafka_poll(handle.pointer, 0)
@@ -178,15 +179,49 @@ public final class KafkaProducer: Service, Sendable {
     /// Waits until every record handed to `send` so far is acknowledged or failed.
     public func flush(timeout: Duration = .seconds(10)) async throws {
         let milliseconds = Int32(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
-        let result = await withCheckedContinuation { (continuation: CheckedContinuation<rd_kafka_resp_err_t, Never>) in
+        let result = await onPollThread { handle in rd_kafka_flush(handle, milliseconds) }
+        if result != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(result) }
+    }
+
+    /// Asks the cluster for its broker list through this producer's own connections (no client
+    /// of its own, unlike `KafkaMetadata`): what a readiness probe needs.
+    /// - Throws: `KafkaError` when no broker answered within `timeout`, or the producer hit a fatal error.
+    public func checkBrokers(timeout: Duration = .seconds(2)) async throws {
+        if let fatal = fatalError { throw fatal }
+        let milliseconds = Int32(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+        let result = await onPollThread { handle -> rd_kafka_resp_err_t in
+            var metadata: UnsafePointer<rd_kafka_metadata>?
+            let error = rd_kafka_metadata(handle, 0, nil, &metadata, milliseconds)
+            if let metadata { rd_kafka_metadata_destroy(metadata) }
+            return error
+        }
+        if result != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(result) }
+    }
+
+    /// The error that ended this producer, if one did: an idempotent producer whose sequence
+    /// the broker no longer accepts (out-of-order sequence) can send nothing more, and only a
+    /// new producer (a new producer id) can go on.
+    public var fatalError: KafkaError? {
+        state.withLock { lifecycle -> KafkaError? in
+            guard lifecycle == .open else { return nil }
+            var reason = [CChar](repeating: 0, count: 512)
+            let code = rd_kafka_fatal_error(handle.pointer, &reason, reason.count)
+            guard code != RD_KAFKA_RESP_ERR_NO_ERROR else { return nil }
+            return KafkaError(code: code.rawValue, message: String(cString: reason), isFatal: true)
+        }
+    }
+
+    /// Runs a blocking call on the poll thread; `RD_KAFKA_RESP_ERR__DESTROY` once the producer closed.
+    private func onPollThread(_ call: @escaping @Sendable (OpaquePointer) -> rd_kafka_resp_err_t) async -> rd_kafka_resp_err_t {
+        await withCheckedContinuation { (continuation: CheckedContinuation<rd_kafka_resp_err_t, Never>) in
             let accepted = state.withLock { lifecycle in
                 guard lifecycle == .open else { return false }
-                flushes.add(milliseconds: milliseconds, continuation)
+                jobs.add(PollThreadJobs.Job(run: { continuation.resume(returning: call($0)) },
+                                            fail: { continuation.resume(returning: RD_KAFKA_RESP_ERR__DESTROY) }))
                 return true
             }
             if !accepted { continuation.resume(returning: RD_KAFKA_RESP_ERR__DESTROY) }
         }
-        if result != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(result) }
     }
 
     /// Flushes, then releases the client. Sends after this throw `KafkaError.shutDown`.
@@ -216,30 +251,30 @@ private func withOptionalBytes<T>(_ bytes: [UInt8]?, _ body: (UnsafeRawBufferPoi
     return bytes.withUnsafeBytes { body($0) }
 }
 
-/// Flush requests waiting for the poll thread.
-private final class FlushRequests: Sendable {
-    struct Request {
-        var milliseconds: Int32
-        var continuation: CheckedContinuation<rd_kafka_resp_err_t, Never>
+/// Blocking calls waiting for the poll thread.
+private final class PollThreadJobs: Sendable {
+    struct Job: Sendable {
+        var run: @Sendable (OpaquePointer) -> Void
+        var fail: @Sendable () -> Void
     }
 
-    private let queue = Mutex<[Request]>([])
+    private let queue = Mutex<[Job]>([])
 
-    func add(milliseconds: Int32, _ continuation: CheckedContinuation<rd_kafka_resp_err_t, Never>) {
-        queue.withLock { $0.append(Request(milliseconds: milliseconds, continuation: continuation)) }
+    func add(_ job: Job) {
+        queue.withLock { $0.append(job) }
     }
 
-    func next() -> Request? {
+    func next() -> Job? {
         queue.withLock { $0.isEmpty ? nil : $0.removeFirst() }
     }
 
-    /// At shutdown: requests made before the producer closed are answered, never left waiting.
+    /// At shutdown: calls asked for before the producer closed are answered, never left waiting.
     func failAll() {
         let all = queue.withLock { queue in
             defer { queue = [] }
             return queue
         }
-        for request in all { request.continuation.resume(returning: RD_KAFKA_RESP_ERR__DESTROY) }
+        for job in all { job.fail() }
     }
 }
 

@@ -27,6 +27,9 @@ public struct ServiceHost: Sendable {
         public var postgres: PostgresClient
         public var redis: RedisClient?
         public var registry: PrometheusCollectorRegistry
+        /// Checks the service adds to `/readyz`. A service that adds one named "Kafka" (through
+        /// its own client) replaces the generic probe, which makes a Kafka client per probe.
+        public var readiness: ReadinessRegistry
     }
 
     public var name: String
@@ -80,7 +83,7 @@ public struct ServiceHost: Sendable {
                 try await Migrator(client: postgres, logger: logger).migrate()
 
                 let context = Context(settings: settings, environment: environment, logger: logger,
-                                      postgres: postgres, redis: redis, registry: registry)
+                                      postgres: postgres, redis: redis, registry: registry, readiness: ReadinessRegistry())
                 let (router, services) = try build(context)
                 OperationsRouter.add(to: router, registry: registry, readiness: readiness(context))
                 let application = Application(
@@ -117,7 +120,9 @@ public struct ServiceHost: Sendable {
         if let redis = context.redis {
             checks.append(ReadinessCheck(name: "Redis", address: redis.address) { try await redis.ping() })
         }
-        if needs.contains(.kafka) {
+        let own = context.readiness.all
+        checks += own
+        if needs.contains(.kafka), !own.contains(where: { $0.name == "Kafka" }) {
             let brokers = context.settings.kafkaBrokers
             checks.append(ReadinessCheck(name: "Kafka", address: brokers) { try await DependencyProbe.kafka(brokers, timeout: .seconds(2)) })
         }

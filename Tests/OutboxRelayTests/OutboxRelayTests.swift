@@ -127,6 +127,36 @@ struct OutboxRelayTests {
         }
     }
 
+    @Test("A producer that hits a fatal error is replaced: /readyz says so meanwhile, then every row is published, in order")
+    func fatalProducerReplaced() async throws {
+        try await RelayFixture.run { fixture in
+            let reader = try TopicReader(fixture)
+            async let reading: Void = reader.run()
+            let endpoint = ServiceEndpoint(port: try FreePort.make())
+            let relay = try fixture.startRelay(environment: ["SETTLE_RELAY_PORT": String(endpoint.port)])
+            try await eventually("the relay to be ready") { (try? await endpoint.get("/readyz").status) == 200 }
+            let rows = Self.stream(keys: 10, perKey: 20)
+            try await fixture.insert(Array(rows.prefix(50)))
+            try await eventually("the first rows to be published") { reader.distinctEvents >= 50 }
+            // An out-of-order sequence answer is fatal to an idempotent producer: it can send nothing more.
+            try await fixture.broker.admin.pushErrors(apiKey: 0, codes: [45])
+            try await fixture.insert(Array(rows.dropFirst(50)))
+            try await eventually("/readyz to report the failed producer") {
+                let readiness = try await endpoint.get("/readyz")
+                return readiness.status == 503 && readiness.body.contains("fatal error")
+            }
+            try await eventually("every row to be published", within: .seconds(30)) { reader.distinctEvents >= rows.count }
+            try await eventually("/readyz to be ready again") { (try? await endpoint.get("/readyz").status) == 200 }
+            #expect(try await endpoint.metric("settle_relay_producer_rebuilds_total") >= 1)
+            #expect(reader.outOfOrderKeys().isEmpty)
+            #expect(reader.inconsistentDuplicates().isEmpty)
+            relay.kill(SIGTERM)
+            try await eventually("the relay to stop") { relay.outputClosed }
+            await reader.stop()
+            await reading
+        }
+    }
+
     @Test("Without notifications (LISTEN off) the fallback poll still publishes")
     func pollWithoutNotify() async throws {
         try await RelayFixture.run { fixture in

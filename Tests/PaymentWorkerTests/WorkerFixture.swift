@@ -96,12 +96,7 @@ struct WorkerFixture: Sendable {
 
         /// A counter or gauge from its `/metrics`, summed over the series whose labels contain `labels`.
         func metric(_ name: String, labels: String = "") async throws -> Double {
-            let text = try await WorkerFixture.get("http://127.0.0.1:\(port)/metrics").body
-            return text.split(separator: "\n").filter { line in
-                line.hasPrefix(name + "{") || line.hasPrefix(name + " ")
-            }.filter { labels.isEmpty || $0.contains(labels) }.compactMap { line in
-                line.split(separator: " ").last.flatMap { Double($0) }
-            }.reduce(0, +)
+            try await ServiceEndpoint(port: port).metric(name, labels: labels)
         }
     }
 
@@ -246,10 +241,6 @@ struct WorkerFixture: Sendable {
     }
 
     static func get(_ url: String) async throws -> (status: Int, body: String) {
-        var request = HTTPClientRequest(url: url)
-        request.method = .GET
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(5))
-        let body = try await response.body.collect(upTo: 1 << 22)
-        return (Int(response.status.code), String(buffer: body))
+        try await ServiceEndpoint.get(url)
     }
 }
