@@ -42,6 +42,27 @@ struct MigrationTests {
         }
     }
 
+    @Test("An order can be neither deleted, truncated nor renumbered, so no event can lose its order")
+    func ordersArePermanent() async throws {
+        try await TestDatabase.with { client, _ in
+            _ = try await Migrator(client: client, logger: Self.logger).migrate()
+            let order = UUID()
+            try await client.query("""
+                INSERT INTO orders (id, merchant_id, amount, currency, payment_method, status)
+                VALUES (\(order), gen_random_uuid(), 100, 'usd', 'pm_card_ok', 'pending')
+                """, logger: Self.logger)
+            for statement: PostgresQuery in ["DELETE FROM orders WHERE id = \(order)",
+                                             "UPDATE orders SET id = gen_random_uuid() WHERE id = \(order)",
+                                             "TRUNCATE orders CASCADE"] {
+                await #expect(throws: PSQLError.self, "\(statement.sql)") { try await client.query(statement, logger: Self.logger) }
+            }
+            try await client.query("UPDATE orders SET status = 'succeeded' WHERE id = \(order)", logger: Self.logger)
+            var count = 0
+            for try await rows in try await client.query("SELECT count(*)::int FROM orders", logger: Self.logger).decode(Int.self) { count = rows }
+            #expect(count == 1, "a status may change; the row stays")
+        }
+    }
+
     @Test("Two `settle migrate` processes at once: both succeed, each migration applied once")
     func concurrentProcesses() async throws {
         try await TestDatabase.with { client, url in
