@@ -17,9 +17,26 @@ enum OrderAPIApplication {
         var routes: RouteTable
     }
 
+    /// Everything `settle-api` runs inside `ServiceHost` (which brings configuration, logs,
+    /// metrics, the stores' clients and the operations routes): its settings read from the
+    /// environment, the asynchronous-commit pool for idempotency claims, the routes and the
+    /// services they need. `main` and the test harness both call this, so the tests run the
+    /// configuration production runs.
+    static func build(_ context: ServiceHost.Context) throws -> Built {
+        let settings = try APISettings(environment: context.environment)
+        let claims = PostgresClient(
+            configuration: try DatabaseConfiguration.make(url: context.settings.databaseURL, applicationName: "settle-api-claims",
+                                                          synchronousCommit: false, maximumConnections: context.settings.databasePoolSize),
+            backgroundLogger: ServiceHost.quiet(context.logger)
+        )
+        var built = buildRouter(postgres: context.postgres, claims: claims, redis: context.redis, settings: settings, logger: context.logger)
+        built.services.insert(claims, at: 0)
+        return built
+    }
+
     /// - Parameter claims: the client for idempotency claims, which may commit asynchronously
     ///   (see `IdempotencyStore`); `postgres` when nil.
-    static func buildRouter(postgres: PostgresClient, claims: PostgresClient? = nil, redis: RedisClient?, settings: APISettings, logger: Logger) -> Built {
+    private static func buildRouter(postgres: PostgresClient, claims: PostgresClient? = nil, redis: RedisClient?, settings: APISettings, logger: Logger) -> Built {
         let router = Router(context: APIRequestContext.self)
         let table = RouteTable()
         router.add(middleware: ProblemMiddleware(routes: table))

@@ -1,4 +1,3 @@
-import PostgresNIO
 import SettleDomain
 import SettleRuntime
 import SettleStorage
@@ -14,14 +13,8 @@ struct OrderAPIMain {
             needs: [.redis, .kafka],
             valueBuckets: [OrderIngest.batchSizeMetric: SettleMetrics.sizeBuckets]
         ).run(context: APIRequestContext.self) { context in
-            let settings = try APISettings(environment: context.environment)
-            let claims = PostgresClient(
-                configuration: try DatabaseConfiguration.make(url: context.settings.databaseURL, applicationName: "settle-api-claims", synchronousCommit: false),
-                backgroundLogger: ServiceHost.quiet(context.logger)
-            )
-            let built = OrderAPIApplication.buildRouter(postgres: context.postgres, claims: claims, redis: context.redis,
-                                                        settings: settings, logger: context.logger)
-            return (built.router, [claims] + built.services)
+            let built = try OrderAPIApplication.build(context)
+            return (built.router, built.services)
         }
     }
 }

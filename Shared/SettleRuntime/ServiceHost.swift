@@ -30,6 +30,17 @@ public struct ServiceHost: Sendable {
         /// Checks the service adds to `/readyz`. A service that adds one named "Kafka" (through
         /// its own client) replaces the generic probe, which makes a Kafka client per probe.
         public var readiness: ReadinessRegistry
+
+        public init(settings: ServiceSettings, environment: EnvironmentReader, logger: Logger, postgres: PostgresClient,
+                    redis: RedisClient?, registry: PrometheusCollectorRegistry, readiness: ReadinessRegistry = ReadinessRegistry()) {
+            self.settings = settings
+            self.environment = environment
+            self.logger = logger
+            self.postgres = postgres
+            self.redis = redis
+            self.registry = registry
+            self.readiness = readiness
+        }
     }
 
     public var name: String

@@ -5,6 +5,7 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import PostgresNIO
+import Prometheus
 import SettleDomain
 import SettleRedis
 import SettleRuntime
@@ -45,13 +46,21 @@ struct APIHarness: Sendable {
                 try await run(environment: environment, databaseURL: url, redis: redis, body)
             }
         }
-        let settings = try APISettings(environment: EnvironmentReader(environment))
-        var configuration = try DatabaseConfiguration.make(url: databaseURL, applicationName: "settle-api-tests")
-        configuration.options.maximumConnections = 4
-        let postgres = PostgresClient(configuration: configuration, backgroundLogger: logger)
         let endpoint = redis ?? RedisEndpoint(url: TestStack.shared.redisURL).map { ($0.host, $0.port) }!
+        // The environment the API reads in production, with this test's stores and overrides.
+        var values = ["DATABASE_URL": databaseURL.absoluteString, "REDIS_URL": "redis://\(endpoint.host):\(endpoint.port)",
+                      "SETTLE_DATABASE_POOL_SIZE": "4"]
+        for (key, value) in environment { values[key] = value }
+        let reader = EnvironmentReader(values)
+        let serviceSettings = try ServiceSettings(environment: reader, portVariable: "SETTLE_API_PORT", defaultPort: 0)
+        let postgres = PostgresClient(
+            configuration: try DatabaseConfiguration.make(url: databaseURL, applicationName: "settle-api-tests",
+                                                          maximumConnections: serviceSettings.databasePoolSize),
+            backgroundLogger: logger)
         let redisClient = RedisClient(host: endpoint.host, port: endpoint.port, logger: logger)
-        let built = OrderAPIApplication.buildRouter(postgres: postgres, redis: redisClient, settings: settings, logger: logger)
+        let built = try OrderAPIApplication.build(ServiceHost.Context(
+            settings: serviceSettings, environment: reader, logger: logger, postgres: postgres, redis: redisClient,
+            registry: PrometheusCollectorRegistry()))
         let app = Application(
             router: built.router,
             configuration: .init(address: .hostname("127.0.0.1", port: 0)),

@@ -86,9 +86,10 @@ struct OrderCreationTests {
             let plainID = try #require(try plain.json()["id"] as? String)
             let stored = try await api.database.query("SELECT description IS NULL, metadata = '{}'::jsonb FROM orders WHERE id = \(UUID(uuidString: plainID)!)",
                                                       logger: APIHarness.logger)
-            for try await (noDescription, noMetadata) in stored.decode((Bool, Bool).self) {
-                #expect(noDescription && noMetadata, "an order without description or metadata stores NULL and {}")
-            }
+            var row: (noDescription: Bool, noMetadata: Bool)?
+            for try await (noDescription, noMetadata) in stored.decode((Bool, Bool).self) { row = (noDescription, noMetadata) }
+            let plainRow = try #require(row, "the order answered 201 is in the database")
+            #expect(plainRow.noDescription && plainRow.noMetadata, "an order without description or metadata stores NULL and {}")
         }
     }
 
