@@ -100,6 +100,9 @@ final class OrderIngest: Service, Sendable {
         self.logger = logger
     }
 
+    /// Orders waiting for a batch (a test fills one batch before the flushers start).
+    var queuedCount: Int { state.withLock { $0.queue.count } }
+
     /// Queues an order for the next batch; returns once its batch committed.
     func submit(_ order: PendingOrder) async throws -> Outcome {
         try await withCheckedThrowingContinuation { continuation in

@@ -151,25 +151,26 @@ struct FailureTests {
             let ingest = OrderIngest(writer: OrderBatchWriter(client: api.database, logger: APIHarness.logger),
                                      settings: .init(maxBatch: 50, maxWait: .milliseconds(200), concurrency: 1, commitDeadline: .seconds(10)),
                                      logger: APIHarness.logger)
-            await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await ingest.run() }
-                let results = await withTaskGroup(of: (Int, Bool).self) { submissions in
-                    for index in 0..<10 {
-                        submissions.addTask {
-                            // Order 5 breaks the amount check the API's validation would have caught.
-                            let amount: Int64 = index == 5 ? 0 : 100
-                            let order = Order(id: UUIDv7.make(), merchantID: merchant.id,
-                                              new: NewOrder(amount: amount, currency: "usd", paymentMethod: .ok), createdAt: Date())
-                            let pending = PendingOrder(order: order, eventID: UUIDv7.make(), idempotencyKey: nil, responseBody: SettleJSON.bytes(order))
-                            return (index, (try? await ingest.submit(pending)) != nil)
-                        }
-                    }
-                    return await submissions.reduce(into: [Int: Bool]()) { $0[$1.0] = $1.1 }
+            // All ten are queued before the flusher starts, so they form one batch: the batch
+            // fails as a whole, and only the one-by-one retry can commit the nine good orders.
+            let submissions = (0..<10).map { index in
+                Task { () -> Bool in
+                    // Order 5 breaks the amount check the API's validation would have caught.
+                    let amount: Int64 = index == 5 ? 0 : 100
+                    let order = Order(id: UUIDv7.make(), merchantID: merchant.id,
+                                      new: NewOrder(amount: amount, currency: "usd", paymentMethod: .ok), createdAt: Date())
+                    let pending = PendingOrder(order: order, eventID: UUIDv7.make(), idempotencyKey: nil, responseBody: SettleJSON.bytes(order))
+                    return (try? await ingest.submit(pending)) != nil
                 }
-                #expect(results.filter(\.value).count == 9)
-                #expect(results[5] == false)
-                group.cancelAll()
             }
+            try await eventually("the ten orders to be queued") { ingest.queuedCount == 10 }
+            let running = Task { try await ingest.run() }
+            var results: [Bool] = []
+            for submission in submissions { results.append(await submission.value) }
+            running.cancel()
+            try? await running.value
+            #expect(results.filter { $0 }.count == 9)
+            #expect(results[5] == false)
             #expect(try await api.orderCount(merchant) == 9)
         }
     }
