@@ -61,6 +61,9 @@ struct OutboxRelayTests {
                     """, logger: logger)
             }
             try await Task.sleep(for: .seconds(2))  // the scenario: the early transaction stays open this long
+            // Two seconds is ten polls: a relay that published committed rows past the open
+            // transaction's row would have sent K's later events by now, ahead of K's first.
+            #expect(reader.all.filter { $0.key == k || $0.key == l }.isEmpty, "nothing behind the open transaction is published")
             try await early.query("COMMIT", logger: logger)
 
             try await eventually("every row to be published") { reader.all.count >= 6 }
