@@ -18,6 +18,9 @@ public struct BrokerAdmin: Sendable {
     public func brokerDown(_ id: Int) async throws { try await call(.POST, "/brokers/\(id)/down") }
     public func brokerUp(_ id: Int) async throws { try await call(.POST, "/brokers/\(id)/up") }
 
+    /// Adds round-trip latency to every response of a broker.
+    public func roundTripTime(_ id: Int, milliseconds: Int) async throws { try await call(.POST, "/brokers/\(id)/rtt?ms=\(milliseconds)") }
+
     /// The next requests of a Kafka API fail with these codes (0 = Produce).
     public func pushErrors(apiKey: Int, codes: [Int]) async throws {
         try await call(.POST, "/errors/\(apiKey)?codes=\(codes.map(String.init).joined(separator: ","))")
