@@ -48,7 +48,7 @@ final class OrderIngest: Service, Sendable {
     private struct State {
         var queue: Deque<Entry> = []
         /// Flushers with nothing to do; resumed with true to collect the next batch, with false
-        /// to look again (the service is stopping).
+        /// to end (the service is stopping and nothing is queued).
         var idleFlushers: [CheckedContinuation<Bool, Never>] = []
         /// A flusher is letting a batch fill; new requests join it rather than wake another.
         var collecting = false
@@ -73,10 +73,10 @@ final class OrderIngest: Service, Sendable {
         /// (in order) for a later batch, which will find the key taken.
         mutating func takeBatch(max: Int) -> [Entry] {
             var batch: [Entry] = []
-            var keys: Set<IdempotencyKeyUse> = []
+            var keys: Set<[String]> = []
             var repeats: [Entry] = []
             while batch.count < max, let entry = queue.popFirst() {
-                if let key = entry.order.idempotencyKey, !keys.insert(key.identity).inserted {
+                if let use = entry.order.idempotencyKey, !keys.insert([use.merchant.uuidString, use.key]).inserted {
                     repeats.append(entry)
                 } else {
                     batch.append(entry)
@@ -164,26 +164,17 @@ final class OrderIngest: Service, Sendable {
     /// Waits until this flusher is the one to collect the next batch (true), or the service
     /// stopped with nothing queued (false).
     private func becomeCollector() async -> Bool {
-        while true {
-            let decided = state.withLock { state -> Bool? in
+        await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            let now = state.withLock { state -> Bool? in
                 if !state.queue.isEmpty, !state.collecting {
                     state.collecting = true
                     return true
                 }
                 if state.stopping, state.queue.isEmpty { return false }
+                state.idleFlushers.append(continuation)
                 return nil
             }
-            if let decided { return decided }
-            let collect = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-                let parked = state.withLock { state -> Bool in
-                    // Looked again under the lock: park only if still nothing to do.
-                    if (!state.queue.isEmpty && !state.collecting) || (state.stopping && state.queue.isEmpty) { return false }
-                    state.idleFlushers.append(continuation)
-                    return true
-                }
-                if !parked { continuation.resume(returning: false) }
-            }
-            if collect { return true }
+            if let now { continuation.resume(returning: now) }
         }
     }
 

@@ -28,7 +28,9 @@ final class RelayProducer: Sendable {
     var producer: KafkaProducer { current.withLock { $0 } }
 
     /// If the producer hit a fatal error: says so on `/readyz`, waits `delay` (so a broker that
-    /// keeps refusing is not hammered with new producers), then replaces it. Returns whether it did.
+    /// keeps refusing is not hammered with new producers), then replaces it. Returns true if the
+    /// producer had failed; if no new one could be made, the failed one stays, to be replaced
+    /// on the next call.
     func replaceIfFailed(after delay: Duration) async -> Bool {
         let failed = producer
         guard let fatal = failed.fatalError else { return false }
@@ -41,10 +43,10 @@ final class RelayProducer: Sendable {
             replacing.withLock { $0 = nil }
             rebuilds.increment()
             logger.warning("Kafka producer replaced")
+            await failed.shutdown()
         } catch {
             logger.error("a new Kafka producer could not be made", metadata: ["error": "\(error)"])
         }
-        await failed.shutdown()
         return true
     }
 

@@ -178,7 +178,7 @@ public final class KafkaProducer: Service, Sendable {
 
     /// Waits until every record handed to `send` so far is acknowledged or failed.
     public func flush(timeout: Duration = .seconds(10)) async throws {
-        let milliseconds = Int32(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+        let milliseconds = Self.milliseconds(timeout)
         let result = await onPollThread { handle in rd_kafka_flush(handle, milliseconds) }
         if result != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(result) }
     }
@@ -188,7 +188,7 @@ public final class KafkaProducer: Service, Sendable {
     /// - Throws: `KafkaError` when no broker answered within `timeout`, or the producer hit a fatal error.
     public func checkBrokers(timeout: Duration = .seconds(2)) async throws {
         if let fatal = fatalError { throw fatal }
-        let milliseconds = Int32(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+        let milliseconds = Self.milliseconds(timeout)
         let result = await onPollThread { handle -> rd_kafka_resp_err_t in
             var metadata: UnsafePointer<rd_kafka_metadata>?
             let error = rd_kafka_metadata(handle, 0, nil, &metadata, milliseconds)
@@ -207,8 +207,13 @@ public final class KafkaProducer: Service, Sendable {
             var reason = [CChar](repeating: 0, count: 512)
             let code = rd_kafka_fatal_error(handle.pointer, &reason, reason.count)
             guard code != RD_KAFKA_RESP_ERR_NO_ERROR else { return nil }
-            return KafkaError(code: code.rawValue, message: String(cString: reason), isFatal: true)
+            let message = String(decoding: reason.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            return KafkaError(code: code.rawValue, message: message, isFatal: true)
         }
+    }
+
+    private static func milliseconds(_ duration: Duration) -> Int32 {
+        Int32(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
     }
 
     /// Runs a blocking call on the poll thread; `RD_KAFKA_RESP_ERR__DESTROY` once the producer closed.

@@ -35,9 +35,4 @@ public struct IdempotencyKeyUse: Sendable, Hashable {
         self.path = path
         self.requestHash = requestHash
     }
-
-    /// The key alone: two uses are of one key whatever their requests.
-    public var identity: IdempotencyKeyUse {
-        IdempotencyKeyUse(merchant: merchant, key: key, method: "", path: "", requestHash: [])
-    }
 }
