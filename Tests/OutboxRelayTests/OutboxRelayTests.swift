@@ -141,14 +141,23 @@ struct OutboxRelayTests {
             let rows = Self.stream(keys: 10, perKey: 20)
             try await fixture.insert(Array(rows.prefix(50)))
             try await eventually("the first rows to be published") { reader.distinctEvents >= 50 }
+            // /readyz is watched from before the fault on: the relay may fail and replace its
+            // producer (about a second) while the rows below are still being inserted.
+            let reportedFailure = Task { () -> Bool in
+                while !Task.isCancelled {
+                    if let readiness = try? await endpoint.get("/readyz"), readiness.status == 503,
+                       readiness.body.contains("fatal error") { return true }
+                    try? await Task.sleep(for: .milliseconds(20))
+                }
+                return false
+            }
+            defer { reportedFailure.cancel() }
             // An out-of-order sequence answer is fatal to an idempotent producer: it can send nothing more.
             try await fixture.broker.admin.pushErrors(apiKey: 0, codes: [45])
             try await fixture.insert(Array(rows.dropFirst(50)))
-            try await eventually("/readyz to report the failed producer") {
-                let readiness = try await endpoint.get("/readyz")
-                return readiness.status == 503 && readiness.body.contains("fatal error")
-            }
             try await eventually("every row to be published", within: .seconds(30)) { reader.distinctEvents >= rows.count }
+            reportedFailure.cancel()
+            #expect(await reportedFailure.value, "/readyz never reported the failed producer")
             try await eventually("/readyz to be ready again") { (try? await endpoint.get("/readyz").status) == 200 }
             #expect(try await endpoint.metric("settle_relay_producer_rebuilds_total") >= 1)
             #expect(reader.outOfOrderKeys().isEmpty)

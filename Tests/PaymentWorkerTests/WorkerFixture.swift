@@ -113,7 +113,7 @@ struct WorkerFixture: Sendable {
         let process = try ChildProcess(TestStack.executable("settle-worker"), [], environment: Self.environment(values))
         started.append(process)
         try await eventually("settle-worker to answer /healthz") {
-            guard process.isRunning else { throw Failure(description: "settle-worker exited at start") }
+            guard process.isRunning else { throw Failure(description: "settle-worker exited at start:\n\(process.errorTail())") }
             return (try? await Self.get("http://127.0.0.1:\(port)/healthz").status) == 200
         }
         return Worker(process: process, port: port)

@@ -22,7 +22,7 @@ final class ProcessorUnderTest: Sendable {
         baseURL = "http://127.0.0.1:\(port)"
         let process = process, baseURL = baseURL
         try await eventually("settle processor to answer /healthz") {
-            guard process.isRunning else { throw Failure(description: "settle processor exited at start (see its log above)") }
+            guard process.isRunning else { throw Failure(description: "settle processor exited at start:\n\(process.errorTail())") }
             var request = HTTPClientRequest(url: baseURL + "/healthz")
             request.method = .GET
             guard let response = try? await HTTPClient.shared.execute(request, timeout: .seconds(2)) else { return false }
@@ -39,10 +39,6 @@ final class ProcessorUnderTest: Sendable {
     func kill() async throws {
         process.kill(SIGKILL)
         try await eventually("settle processor to exit") { process.outputClosed }
-    }
-
-    deinit {
-        if process.isRunning { process.kill(SIGKILL) }
     }
 
     static func chargeBody(_ orderID: String, method: String, amount: Int = 1299, currency: String = "usd") -> String {

@@ -38,8 +38,4 @@ public final class PrivateBroker: Sendable {
         process.kill(SIGTERM)
         try await eventually("the private broker to exit") { process.outputClosed }
     }
-
-    deinit {
-        if process.isRunning { process.kill(SIGKILL) }
-    }
 }
