@@ -3,6 +3,11 @@ import PostgresNIO
 
 /// Turns a `postgres://user:password@host:port/database` URL into postgres-nio's configuration.
 public enum DatabaseConfiguration {
+    /// How long opening a connection may take. Generous: a busy server (many clients
+    /// connecting at once, a `CREATE DATABASE` in progress) can take seconds to accept, and a
+    /// refused connection fails at once whatever this is.
+    public static let connectTimeout: Duration = .seconds(10)
+
     /// - Parameter synchronousCommit: `false` only for writes whose loss in a crash is harmless
     ///   (see `IdempotencyStore`); everything else commits durably (contract clause 1).
     /// - Parameter maximumConnections: the pool's ceiling (`SETTLE_DATABASE_POOL_SIZE` for the services).
@@ -11,7 +16,7 @@ public enum DatabaseConfiguration {
         let target = try Target(url: url)
         var configuration = PostgresClient.Configuration(host: target.host, port: target.port, username: target.username,
                                                          password: target.password, database: target.database, tls: .disable)
-        configuration.options.connectTimeout = .seconds(3)
+        configuration.options.connectTimeout = connectTimeout
         configuration.options.maximumConnections = maximumConnections
         configuration.options.additionalStartupParameters = startupParameters(applicationName, synchronousCommit: synchronousCommit)
         return configuration
@@ -24,7 +29,7 @@ public enum DatabaseConfiguration {
         let target = try Target(url: url)
         var configuration = PostgresConnection.Configuration(host: target.host, port: target.port, username: target.username,
                                                              password: target.password, database: target.database, tls: .disable)
-        configuration.options.connectTimeout = .seconds(3)
+        configuration.options.connectTimeout = .seconds(connectTimeout.components.seconds)
         if let applicationName {
             configuration.options.additionalStartupParameters = startupParameters(applicationName, synchronousCommit: synchronousCommit)
         }

@@ -31,6 +31,24 @@ public enum DatabaseProbe {
         try await connection.query("SELECT 1", logger: logger)
     }
 
+    /// Whether a failed connection attempt may succeed if tried again soon: the server did not
+    /// answer in time, has too many clients, or is starting or recovering. A refusal, an unknown
+    /// database or bad credentials are not.
+    public static func isTransient(_ error: any Error) -> Bool {
+        if error is DatabaseProbeTimeout { return true }
+        guard let psql = error as? PSQLError else { return false }
+        switch psql.code {
+        case .connectionError:
+            let detail = psql.underlying.map { "\($0)" }?.lowercased() ?? ""
+            return detail.contains("timeout") || detail.contains("timed out")
+        case .server:
+            // too_many_connections, cannot_connect_now (starting up or recovering)
+            return ["53300", "57P03"].contains(psql.serverInfo?[.sqlState] ?? "")
+        default:
+            return false
+        }
+    }
+
     /// A short reason for a failed probe, free of connection secrets.
     public static func reason(_ error: any Error) -> String {
         if error is DatabaseProbeTimeout { return "no answer within the time-out" }

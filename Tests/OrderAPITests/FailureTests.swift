@@ -26,13 +26,13 @@ struct FailureTests {
 
     @Test("A batch held by a lock past the commit deadline, after it was sent, waits for COMMIT's answer: 201, never 'nothing was created'")
     func stalledBatchWaitsForCommit() async throws {
-        try await APIHarness.run(environment: ["SETTLE_INGEST_COMMIT_DEADLINE_MS": "300"]) { api in
+        try await APIHarness.run(environment: ["SETTLE_INGEST_COMMIT_DEADLINE_MS": "1000"]) { api in
             let merchant = try await api.merchant()
             let request = try await Self.holdingOrdersLock(api) {
-                // The batch's INSERT INTO orders waits for the lock, far past the 300 ms deadline.
+                // The batch's INSERT INTO orders waits for the lock, past the 1 s deadline.
                 let request = Task { try await api.request(.post, "/v1/orders", as: merchant, body: Self.order) }
                 try await eventually("the batch to wait on the lock") { try await api.ordersLockWaiters() > 0 }
-                try await Task.sleep(for: .seconds(1))  // the scenario: the stall outlasts the deadline
+                try await Task.sleep(for: .milliseconds(1500))  // the scenario: the stall outlasts the deadline
                 return request
             }
             let response = try await request.value
@@ -43,7 +43,9 @@ struct FailureTests {
 
     @Test("A sent batch unanswered past the outcome wait: 503 outcome_unknown; it then commits, and a retry with the key replays it")
     func stalledBatchOutcomeUnknown() async throws {
-        try await APIHarness.run(environment: ["SETTLE_INGEST_COMMIT_DEADLINE_MS": "300", "SETTLE_INGEST_OUTCOME_WAIT_MS": "700",
+        // The deadline is long enough for the batch to be sent on a busy machine: what is tested
+        // is the wait after sending.
+        try await APIHarness.run(environment: ["SETTLE_INGEST_COMMIT_DEADLINE_MS": "2000", "SETTLE_INGEST_OUTCOME_WAIT_MS": "700",
                                                "SETTLE_INGEST_BATCH_WAIT_MS": "100"]) { api in
             let merchant = try await api.merchant()
             let key = UniqueName.make("stalled")

@@ -88,7 +88,7 @@ struct WorkerCrashTests {
             let ids = try await fixture.createOrders(methods)
             try await eventually("orders to be settling") { try await fixture.statuses(ids)["pending", default: 0] < 450 }
             let third = try await fixture.startWorker()
-            try await eventually("more orders to settle") { try await fixture.statuses(ids)["pending", default: 0] < 300 }
+            try await eventually("more orders to settle", within: .seconds(90)) { try await fixture.statuses(ids)["pending", default: 0] < 300 }
             try await fixture.kill(first)
 
             try await eventually("every order to be terminal or dead-lettered", within: .seconds(120)) {
