@@ -63,6 +63,7 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "Shared/SettleRuntime",
             swiftSettings: strictSettings
@@ -242,7 +243,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SettleRuntimeTests",
-            dependencies: ["SettleRuntime", "SettleTestSupport"],
+            dependencies: ["SettleRuntime", "SettleTestSupport", "SettleDomain"],
             path: "Tests/SettleRuntimeTests",
             swiftSettings: strictSettings
         ),

@@ -1,3 +1,4 @@
+import SettleDomain
 import SettleRuntime
 
 /// The order API's own settings (README "Configuration").
@@ -8,6 +9,8 @@ struct APISettings: Sendable {
     var cacheLifetime: Duration
     var ingest: OrderIngest.Settings
     var idempotencyLockTimeout: Duration
+    /// Networks webhook URLs may lead to although they are refused by default (loopback, private…).
+    var webhookAddresses: WebhookAddressPolicy
 
     init(environment: EnvironmentReader) throws(ConfigurationError) {
         rateLimit = try environment.integer("SETTLE_RATE_LIMIT", default: 100, in: 1...1_000_000)
@@ -22,5 +25,6 @@ struct APISettings: Sendable {
             outcomeWait: try environment.milliseconds("SETTLE_INGEST_OUTCOME_WAIT_MS", default: .seconds(10))
         )
         idempotencyLockTimeout = .seconds(try environment.integer("SETTLE_IDEMPOTENCY_LOCK_SECONDS", default: 60, in: 1...86_400))
+        webhookAddresses = WebhookAddressPolicy(allowed: try environment.networks("SETTLE_WEBHOOK_ALLOWED_NETWORKS"))
     }
 }

@@ -54,13 +54,20 @@ enum OrderAPIApplication {
             cache: OrderCache(redis: redis, lifetime: settings.cacheLifetime, logger: logger)
         )
         let events = EventController(events: EventStore(client: postgres, logger: logger))
+        let webhookEndpoints = WebhookEndpointController(
+            endpoints: WebhookEndpointStore(client: postgres, logger: logger),
+            destination: WebhookDestination(policy: settings.webhookAddresses),
+            idempotency: IdempotentRequest(store: keys, logger: logger)
+        )
 
         let v1 = router.group("v1")
+            .add(middleware: NoStoreMiddleware())
             .add(middleware: Authenticator(merchants: MerchantStore(client: postgres, logger: logger)))
             .add(middleware: RateLimitMiddleware(limiter: RateLimiter(
                 redis: redis, rate: settings.rateLimit, burst: settings.rateLimitBurst, failOpen: settings.rateLimitFailOpen)))
         orders.addRoutes(to: v1, prefix: "/v1", table: table)
         events.addRoutes(to: v1, prefix: "/v1", table: table)
+        webhookEndpoints.addRoutes(to: v1, prefix: "/v1", table: table)
         let sweeper = IdempotencyKeySweeper(store: keys, interval: .seconds(600), logger: logger)
         return Built(router: router, services: [ingest, sweeper], routes: table)
     }

@@ -35,6 +35,8 @@ struct UpCommand: AsyncParsableCommand {
             ("KAFKA_BROKERS", broker),
             ("SETTLE_BROKER_ADMIN_URL", layout.brokerAdminURL),
             ("SETTLE_PORT_BASE", "\(layout.portBase)"),
+            // Webhooks may go to loopback on this machine (the stack's sink), never to private ranges.
+            ("SETTLE_WEBHOOK_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128"),
         ] + LocalService.all.compactMap { service in service.urlVariable.map { ($0, service.url(layout)) } }
         let text = "# Written by `settle up`; every settle command and test reads it.\n"
             + values.map { "\($0.0)=\($0.1)" }.joined(separator: "\n") + "\n"

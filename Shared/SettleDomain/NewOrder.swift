@@ -67,16 +67,7 @@ public struct NewOrder: Sendable, Equatable {
             throw .invalid("payment_method", "Payment method must be a string, got \(other.kind).")
         }
 
-        switch fields["description"] {
-        case nil, .null?: description = nil
-        case .string(let text)?:
-            guard text.count <= Self.maxDescriptionLength else {
-                throw .invalid("description", "Description must be at most \(Self.maxDescriptionLength) characters.")
-            }
-            description = text
-        case let other?:
-            throw .invalid("description", "Description must be a string, got \(other.kind).")
-        }
+        description = try ValidationFailure.optionalDescription(fields["description"], maxLength: Self.maxDescriptionLength)
 
         switch fields["metadata"] {
         case nil, .null?: metadata = [:]

@@ -22,4 +22,15 @@ public struct ValidationFailure: Error, Sendable, Equatable {
     public static func invalid(_ param: String, _ message: String) -> ValidationFailure {
         ValidationFailure(code: "parameter_invalid", param: param, message: message)
     }
+
+    /// An optional `description`: absent or null is nil; otherwise a string of at most `maxLength` characters.
+    public static func optionalDescription(_ value: JSONValue?, maxLength: Int) throws(ValidationFailure) -> String? {
+        switch value {
+        case nil, .null?: return nil
+        case .string(let text)?:
+            guard text.count <= maxLength else { throw .invalid("description", "Description must be at most \(maxLength) characters.") }
+            return text
+        case let other?: throw .invalid("description", "Description must be a string, got \(other.kind).")
+        }
+    }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import SettleDomain
 
 /// Reads typed settings from environment variables, each with a documented default.
 ///
@@ -81,5 +82,18 @@ public struct EnvironmentReader: Sendable {
             throw ConfigurationError(variable: name, expected: "a comma-separated list of host:port", actual: text)
         }
         return entries.joined(separator: ",")
+    }
+
+    /// A comma-separated list of networks in CIDR notation (`127.0.0.0/8,::1/128`); empty when unset.
+    public func networks(_ name: String) throws(ConfigurationError) -> [IPNetwork] {
+        guard let text = raw(name) else { return [] }
+        var networks: [IPNetwork] = []
+        for entry in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+            guard let network = IPNetwork(entry) else {
+                throw ConfigurationError(variable: name, expected: "a comma-separated list of networks such as 127.0.0.0/8,::1/128", actual: text)
+            }
+            networks.append(network)
+        }
+        return networks
     }
 }
