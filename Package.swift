@@ -147,7 +147,13 @@ let package = Package(
         ),
         .executableTarget(
             name: "WebhookDispatcher",
-            dependencies: ["SettleRuntime", "SettleStorage", "SettleKafka", "SettleDomain"],
+            dependencies: [
+                "SettleRuntime", "SettleStorage", "SettleKafka", "SettleDomain",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             path: "Services/WebhookDispatcher",
             swiftSettings: strictSettings
         ),
@@ -229,6 +235,18 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             path: "Tests/PaymentWorkerTests",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "WebhookDispatcherTests",
+            dependencies: [
+                "SettleTestSupport", "SettleKafka", "SettleStorage", "SettleDomain",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "Tests/WebhookDispatcherTests",
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -1,8 +1,12 @@
+import AsyncHTTPClient
 import SettleDomain
+import SettleKafka
 import SettleRuntime
+import SettleStorage
 
-/// `settle-dispatcher`: for now it starts, checks its stores, applies migrations, serves
-/// `/healthz`, `/readyz` and `/metrics`, and stops gracefully on SIGTERM.
+/// `settle-dispatcher`: turns each event on `payments.v1` into a delivery per subscribed
+/// webhook endpoint (`EventFanOut`) and sends the deliveries from the table on their retry
+/// schedule (`DeliverySender`).
 @main
 struct WebhookDispatcherMain {
     static func main() async {
@@ -11,6 +15,23 @@ struct WebhookDispatcherMain {
             portVariable: "SETTLE_DISPATCHER_PORT",
             defaultPort: ServicePorts.defaultBase + ServicePorts.dispatcher,
             needs: [.kafka]
-        ).run()
+        ).run { context in
+            let settings = try DispatcherSettings(environment: context.environment)
+            let kafka = KafkaConfiguration(bootstrapServers: context.settings.kafkaBrokers, clientID: "settle-dispatcher")
+            let consumer = try KafkaConsumer(configuration: kafka, groupID: settings.group, topics: [settings.topic], logger: context.logger)
+            var configuration = HTTPClient.Configuration()
+            configuration.redirectConfiguration = .disallow
+            configuration.timeout = .init(connect: .seconds(5))
+            configuration.connectionPool = .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: settings.perEndpoint)
+            let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+            let store = WebhookDeliveryStore(client: context.postgres, logger: context.logger)
+            let sender = DeliverySender(
+                store: store,
+                sender: WebhookSender(http: http, destination: WebhookDestination(policy: settings.addresses), timeout: settings.timeout),
+                settings: settings, logger: context.logger)
+            // Stopped in reverse: the sender finishes its deliveries in flight, the fan-out stops
+            // reading, and last the consumer leaves the group.
+            return [consumer, EventFanOut(consumer: consumer, store: store, logger: context.logger), sender]
+        }
     }
 }

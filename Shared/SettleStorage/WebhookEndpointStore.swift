@@ -138,6 +138,20 @@ public struct WebhookEndpointStore: Sendable {
         return []
     }
 
+    /// The signing secrets of every live endpoint whose URL starts with `base` (a receiver on the
+    /// local stack verifies with them, as a merchant's receiver would with its own).
+    public func signingSecrets(urlsStartingWith base: String) async throws -> [String] {
+        var secrets: [String] = []
+        for try await (secret, previous) in try await client.query("""
+            SELECT secret, CASE WHEN previous_secret_expires_at > now() THEN previous_secret END
+            FROM webhook_endpoints WHERE deleted_at IS NULL AND left(url, length(\(base))) = \(base)
+            """, logger: logger).decode((String, String?).self) {
+            secrets.append(secret)
+            if let previous { secrets.append(previous) }
+        }
+        return secrets
+    }
+
     private func change(
         claim: IdempotencyClaim?, response: Answer,
         _ update: @Sendable (PostgresConnection) async throws -> PostgresRowSequence

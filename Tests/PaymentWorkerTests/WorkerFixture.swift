@@ -20,13 +20,7 @@ struct WorkerFixture: Sendable {
     let merchant: UUID
     let producer: KafkaProducer
     /// Every child process the test started, killed when the test ends however it ends.
-    let started: Children
-
-    final class Children: Sendable {
-        private let list = Mutex<[ChildProcess]>([])
-        func append(_ child: ChildProcess) { list.withLock { $0.append(child) } }
-        var all: [ChildProcess] { list.withLock { $0 } }
-    }
+    let started: ChildProcesses
 
     static let logger: Logger = {
         var logger = Logger(label: "settle-worker-tests")
@@ -38,7 +32,7 @@ struct WorkerFixture: Sendable {
         let broker = try await PrivateBroker.start()
         // Every child is registered as soon as it runs, so whatever fails below, none is left
         // running: a leftover child keeps the test runner's output open and the run never ends.
-        let children = Children()
+        let children = ChildProcesses()
         do {
             try await TestDatabase.with { client, url in
                 let producer = try KafkaProducer(
@@ -71,21 +65,12 @@ struct WorkerFixture: Sendable {
         try await broker.stop()
     }
 
-    private static func stop(_ children: Children, producer: KafkaProducer) async {
+    private static func stop(_ children: ChildProcesses, producer: KafkaProducer) async {
         await producer.shutdown()
-        let all = children.all
-        for child in all where child.isRunning { child.kill(SIGKILL) }
-        try? await eventually("the test's processes to exit") { all.allSatisfy(\.outputClosed) }
+        await children.stopAll()
     }
 
-    static func environment(_ values: [String: String]) -> [String: String] {
-        var environment = ProcessInfo.processInfo.environment
-        environment["SETTLE_LOG_LEVEL"] = "error"
-        // Tests run side by side on one PostgreSQL server: small pools keep them under its connection limit.
-        environment["SETTLE_DATABASE_POOL_SIZE"] = "4"
-        for (key, value) in values { environment[key] = value }
-        return environment
-    }
+    static func environment(_ values: [String: String]) -> [String: String] { ChildProcesses.environment(values) }
 
     // MARK: Workers
 
@@ -121,7 +106,8 @@ struct WorkerFixture: Sendable {
 
     func kill(_ worker: Worker, _ signal: Int32 = SIGKILL) async throws {
         worker.process.kill(signal)
-        try await eventually("settle-worker to exit") { worker.process.outputClosed }
+        // Leaving the group and flushing can take a while on a machine as loaded as the test run makes it.
+        try await eventually("settle-worker to exit", within: .seconds(90)) { worker.process.outputClosed }
     }
 
     // MARK: Orders

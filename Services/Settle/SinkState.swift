@@ -1,0 +1,75 @@
+import Foundation
+import SettleDomain
+import Synchronization
+
+/// What `settle sink` has received: deliveries by `webhook-id` (first one counted, the rest
+/// duplicates), per event, the secrets it verifies with, and the fault it was told to play.
+final class SinkState: Sendable {
+    struct Fault: Sendable {
+        /// The status answered while the fault lasts (after the delay), or nil to answer 204 after it.
+        var status: Int?
+        var delay: Duration
+        var retryAfter: Int?
+        var until: ContinuousClock.Instant
+    }
+
+    struct Counts: Sendable {
+        var deliveries: [String: Int] = [:]     // webhook-id → requests received
+        var order: [String] = []                // webhook-ids in order of first arrival
+        var rejected = 0
+        var faulted = 0
+    }
+
+    private let secrets: Mutex<[String]>
+    private let fault = Mutex<Fault?>(nil)
+    private let counts = Mutex(Counts())
+    /// Where more secrets come from (the stack's database), asked at most every 250 ms.
+    private let source: (@Sendable () async throws -> [String])?
+    private let lastReload = Mutex<ContinuousClock.Instant?>(nil)
+
+    init(secrets: [String], source: (@Sendable () async throws -> [String])? = nil) {
+        self.secrets = Mutex(secrets)
+        self.source = source
+    }
+
+    var currentSecrets: [String] { secrets.withLock { $0 } }
+    func setSecrets(_ new: [String]) { secrets.withLock { $0 = new } }
+
+    /// Asks the source for the secrets again (a new endpoint, a rotation); false if it was
+    /// asked too recently or there is none.
+    func reloadSecrets() async -> Bool {
+        guard let source else { return false }
+        let now = ContinuousClock.now
+        let due = lastReload.withLock { last -> Bool in
+            if let last, now - last < .milliseconds(250) { return false }
+            last = now
+            return true
+        }
+        guard due, let loaded = try? await source() else { return false }
+        secrets.withLock { current in current = Array(Set(current + loaded)) }
+        return true
+    }
+
+    var currentFault: Fault? {
+        fault.withLock { current in
+            if let active = current, active.until <= .now { current = nil }
+            return current
+        }
+    }
+    func setFault(_ new: Fault?) { fault.withLock { $0 = new } }
+
+    func rejected() { counts.withLock { $0.rejected += 1 } }
+    func faulted() { counts.withLock { $0.faulted += 1 } }
+
+    /// Counts a verified delivery; true the first time its `webhook-id` arrives.
+    func received(_ webhookID: String) -> Bool {
+        counts.withLock { counts in
+            let seen = counts.deliveries[webhookID, default: 0]
+            counts.deliveries[webhookID] = seen + 1
+            if seen == 0 { counts.order.append(webhookID) }
+            return seen == 0
+        }
+    }
+
+    var snapshot: Counts { counts.withLock { $0 } }
+}

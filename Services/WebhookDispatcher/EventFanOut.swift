@@ -1,0 +1,69 @@
+import Foundation
+import Logging
+import Metrics
+import ServiceLifecycle
+import SettleKafka
+import SettleRuntime
+import SettleStorage
+
+/// Reads `payments.v1` as a member of the `settle-dispatcher` group and, for each event, writes
+/// a delivery per subscribed endpoint (`WebhookDeliveryStore.fanOut`) before committing the
+/// offset: a crash in between repeats the fan-out, which writes nothing twice. A message that
+/// names no event of Settle's is logged, counted and skipped; a database that cannot be
+/// reached is waited for, never skipped.
+final class EventFanOut: Service, Sendable {
+    private let consumer: KafkaConsumer
+    private let store: WebhookDeliveryStore
+    private let logger: Logger
+    private let backoff = Backoff(base: .milliseconds(100), cap: .seconds(5))
+
+    init(consumer: KafkaConsumer, store: WebhookDeliveryStore, logger: Logger) {
+        self.consumer = consumer
+        self.store = store
+        self.logger = logger
+    }
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            for await message in self.consumer.messages {
+                await self.handle(message)
+            }
+        }
+    }
+
+    private func handle(_ message: KafkaConsumerMessage) async {
+        let metadata: Logger.Metadata = [
+            "kafka.topic": "\(message.topic)", "kafka.partition": "\(message.partition)", "kafka.offset": "\(message.offset)",
+            "event_id": "\(message.headers.first(named: "event-id") ?? "")",
+        ]
+        if let eventID = message.headers.first(named: "event-id").flatMap(UUID.init(uuidString:)) {
+            var attempt = 0
+            while !Task.isCancelled {
+                do {
+                    if let written = try await store.fanOut(eventID: eventID) {
+                        Counter(label: "settle_webhook_deliveries_created_total").increment(by: written)
+                    } else {
+                        Counter(label: "settle_dispatcher_messages_skipped_total", dimensions: [("reason", "unknown_event")]).increment()
+                        logger.error("message names no event of Settle's; skipped", metadata: metadata)
+                    }
+                    break
+                } catch {
+                    if attempt % 10 == 0 {
+                        logger.warning("cannot write deliveries; retrying", metadata: metadata.merging(["error": "\(String(reflecting: error))"]) { $1 })
+                    }
+                    try? await Task.sleep(for: backoff.delay(attempt: attempt))
+                    attempt += 1
+                }
+            }
+            if Task.isCancelled { return }  // not handled: not committed, read again by the next member
+        } else {
+            Counter(label: "settle_dispatcher_messages_skipped_total", dimensions: [("reason", "no_event_id")]).increment()
+            logger.error("message without an event-id header; skipped", metadata: metadata)
+        }
+        do {
+            try await consumer.commit(message)
+        } catch {
+            logger.warning("offset not committed; the message may be handled again", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+        }
+    }
+}

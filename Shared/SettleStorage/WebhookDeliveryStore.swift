@@ -1,0 +1,208 @@
+import Foundation
+import Logging
+import PostgresNIO
+import SettleDomain
+
+/// The dispatcher's table of deliveries (migrations 0001, 0010). An event becomes one row per
+/// subscribed endpoint before any HTTP call; rows are claimed with a lease longer than the HTTP
+/// time-out, so no delivery is in flight twice at once and one whose sender died is claimed
+/// again when its lease ends; each attempt's answer and what follows from it commit together.
+public struct WebhookDeliveryStore: Sendable {
+    let client: PostgresClient
+    let logger: Logger
+
+    public init(client: PostgresClient, logger: Logger) {
+        self.client = client
+        self.logger = logger
+    }
+
+    /// Writes a delivery of event `eventID` for each enabled endpoint of its merchant subscribed
+    /// to its type (none twice, however often the event arrives). Nil if there is no such event.
+    public func fanOut(eventID: UUID) async throws -> Int? {
+        var known = false
+        var written = 0
+        for try await (exists, count) in try await client.query("""
+            WITH event AS (SELECT id, merchant_id, type FROM events WHERE id = \(eventID)),
+            written AS (
+                INSERT INTO webhook_deliveries (id, event_id, endpoint_id, status, next_attempt_at)
+                SELECT gen_random_uuid(), event.id, endpoint.id, 'pending', now()
+                FROM event JOIN webhook_endpoints endpoint ON endpoint.merchant_id = event.merchant_id
+                WHERE endpoint.enabled AND endpoint.deleted_at IS NULL
+                  AND (event.type = ANY (endpoint.enabled_events) OR '*' = ANY (endpoint.enabled_events))
+                ORDER BY endpoint.id
+                ON CONFLICT (event_id, endpoint_id) DO NOTHING
+                RETURNING 1
+            )
+            SELECT EXISTS (SELECT 1 FROM event), (SELECT count(*)::int FROM written)
+            """, logger: logger).decode((Bool, Int).self) {
+            known = exists
+            written = count
+        }
+        return known ? written : nil
+    }
+
+    /// A claimed delivery, with everything its attempt needs.
+    public struct Claimed: Sendable {
+        public var id: UUID
+        public var eventID: UUID
+        public var endpointID: UUID
+        public var url: String
+        /// Current secret first, then the previous one while it still signs.
+        public var secrets: [String]
+        /// The event envelope, byte for byte the same on every attempt.
+        public var body: [UInt8]
+        /// This attempt's number, 1 for the first.
+        public var attempt: Int
+        /// Proves the claim when the outcome is recorded.
+        public var token: UUID
+    }
+
+    /// Claims up to `limit` due deliveries for `lease`: at most `perEndpoint` in flight per
+    /// endpoint (one for a FIFO endpoint, and only its earliest undelivered delivery), none
+    /// for an endpoint that is disabled or whose circuit is open. A delivery another sender
+    /// holds is never claimed: the lease is checked again under the row's lock. An endpoint whose
+    /// circuit has just closed again (still `circuit.failures` failures in a row) gets one.
+    public func claim(limit: Int, perEndpoint: Int, circuit: WebhookDeliveryCircuit, lease: Duration) async throws -> [Claimed] {
+        let token = UUID()
+        let leaseSeconds = Double(lease.components.seconds) + Double(lease.components.attoseconds) / 1e18
+        var ids: [UUID] = []
+        for try await id in try await client.query("""
+            WITH due AS (
+                SELECT d.id, d.endpoint_id, d.sequence, d.next_attempt_at, e.fifo OR e.consecutive_failures >= \(circuit.failures) AS single
+                FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
+                WHERE d.status = 'pending' AND d.next_attempt_at <= now() AND (d.lease_until IS NULL OR d.lease_until < now())
+                  AND e.enabled AND e.deleted_at IS NULL AND (e.circuit_open_until IS NULL OR e.circuit_open_until < now())
+                  AND (NOT e.fifo OR NOT EXISTS (
+                      SELECT 1 FROM webhook_deliveries earlier
+                      WHERE earlier.endpoint_id = d.endpoint_id AND earlier.status = 'pending' AND earlier.sequence < d.sequence))
+                ORDER BY d.next_attempt_at
+                LIMIT 1000
+            ),
+            busy AS (
+                SELECT endpoint_id, count(*) AS held FROM webhook_deliveries
+                WHERE status = 'pending' AND lease_until >= now() AND endpoint_id IN (SELECT endpoint_id FROM due)
+                GROUP BY endpoint_id
+            ),
+            chosen AS (
+                SELECT id FROM (
+                    SELECT due.id, due.next_attempt_at, due.single, coalesce(busy.held, 0) AS held,
+                           row_number() OVER (PARTITION BY due.endpoint_id ORDER BY due.next_attempt_at, due.sequence) AS rank
+                    FROM due LEFT JOIN busy USING (endpoint_id)
+                ) ranked
+                WHERE ranked.rank + ranked.held <= CASE WHEN ranked.single THEN 1 ELSE \(perEndpoint) END
+                ORDER BY ranked.next_attempt_at
+                LIMIT \(limit)
+            )
+            UPDATE webhook_deliveries d
+            SET lease_until = now() + make_interval(secs => \(leaseSeconds)), lease_token = \(token), attempts = d.attempts + 1,
+                updated_at = now()
+            FROM chosen
+            WHERE d.id = chosen.id AND d.status = 'pending' AND (d.lease_until IS NULL OR d.lease_until < now())
+            RETURNING d.id
+            """, logger: logger).decode(UUID.self) {
+            ids.append(id)
+        }
+        guard !ids.isEmpty else { return [] }
+        var claimed: [Claimed] = []
+        for try await (id, eventID, endpointID, url, secret, previous, body, attempts) in try await client.query("""
+            SELECT d.id, d.event_id, e.id, e.url, e.secret, CASE WHEN e.previous_secret_expires_at > now() THEN e.previous_secret END,
+                   settle_event_envelope(ev.id, ev.type, ev.merchant_id, ev.created_at, ev.data)::text, d.attempts
+            FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id JOIN events ev ON ev.id = d.event_id
+            WHERE d.id = ANY (\(ids)) AND d.lease_token = \(token)
+            """, logger: logger).decode((UUID, UUID, UUID, String, String, String?, String, Int32).self) {
+            claimed.append(Claimed(id: id, eventID: eventID, endpointID: endpointID, url: url, secrets: [secret] + (previous.map { [$0] } ?? []),
+                                   body: Array(body.utf8), attempt: Int(attempts), token: token))
+        }
+        return claimed
+    }
+
+    /// What an attempt saw.
+    public struct Attempt: Sendable {
+        public var startedAt: Date
+        public var statusCode: Int?
+        public var latency: Duration
+        public var responseBody: String?
+        public var error: String?
+
+        public init(startedAt: Date, statusCode: Int?, latency: Duration, responseBody: String?, error: String?) {
+            self.startedAt = startedAt
+            self.statusCode = statusCode
+            self.latency = latency
+            self.responseBody = responseBody
+            self.error = error
+        }
+    }
+
+    /// Records an attempt and its decision in one transaction: the attempt row, the delivery's
+    /// new state (released), the endpoint's health, and for a dead delivery its message to
+    /// `deadLetterTopic` through the outbox. False if the claim was no longer this sender's.
+    public func record(_ delivery: Claimed, _ attempt: Attempt, decision: WebhookRetryPolicy.Decision, circuit: WebhookDeliveryCircuit,
+                       deadLetterTopic: String) async throws -> Bool {
+        let latencyMs = Int32(clamping: attempt.latency.components.seconds * 1000 + attempt.latency.components.attoseconds / 1_000_000_000_000_000)
+        let status: String
+        var retryInSeconds = 0.0
+        switch decision {
+        case .delivered: status = "succeeded"
+        case .retry(let after):
+            status = "pending"
+            retryInSeconds = Double(after.components.seconds) + Double(after.components.attoseconds) / 1e18
+        case .dead, .gone: status = "dead"
+        }
+        let succeeded = decision == .delivered
+        let code = attempt.statusCode.map(Int32.init)
+        let openSeconds = Double(circuit.open.components.seconds) + Double(circuit.open.components.attoseconds) / 1e18
+        let failures = circuit.failures
+        return try await client.withTransaction(logger: logger) { connection in
+            var owned = false
+            for try await _ in try await connection.query("""
+                UPDATE webhook_deliveries
+                SET status = \(status), next_attempt_at = now() + make_interval(secs => \(retryInSeconds)),
+                    last_status_code = \(code), last_error = \(attempt.error), last_response = \(attempt.responseBody),
+                    delivered_at = CASE WHEN \(succeeded) THEN now() END, lease_until = NULL, lease_token = NULL, updated_at = now()
+                WHERE id = \(delivery.id) AND lease_token = \(delivery.token)
+                RETURNING 1
+                """, logger: logger) { owned = true }
+            guard owned else { return false }
+            try await connection.query("""
+                INSERT INTO webhook_attempts (delivery_id, attempt, attempted_at, status_code, latency_ms, response_body, error)
+                VALUES (\(delivery.id), \(Int32(delivery.attempt)), \(attempt.startedAt), \(code), \(latencyMs), \(attempt.responseBody), \(attempt.error))
+                ON CONFLICT (delivery_id, attempt) DO NOTHING
+                """, logger: logger)
+            if succeeded {
+                try await connection.query("""
+                    UPDATE webhook_endpoints SET consecutive_failures = 0, failing_since = NULL, circuit_open_until = NULL
+                    WHERE id = \(delivery.endpointID) AND consecutive_failures > 0
+                    """, logger: logger)
+            } else {
+                let gone = decision == .gone
+                try await connection.query("""
+                    UPDATE webhook_endpoints
+                    SET consecutive_failures = consecutive_failures + 1, failing_since = coalesce(failing_since, now()),
+                        circuit_open_until = CASE WHEN consecutive_failures + 1 >= \(failures)
+                                                  THEN now() + make_interval(secs => \(openSeconds)) END,
+                        enabled = enabled AND NOT \(gone),
+                        disabled_reason = CASE WHEN \(gone) THEN 'gone' ELSE disabled_reason END,
+                        disabled_at = CASE WHEN \(gone) THEN now() ELSE disabled_at END,
+                        updated_at = now()
+                    WHERE id = \(delivery.endpointID)
+                    """, logger: logger)
+            }
+            if status == "dead" {
+                let errorClass = decision == .gone ? "endpoint_gone" : "webhook_attempts_exhausted"
+                let message = attempt.statusCode.map { "the last attempt was answered \($0)" } ?? (attempt.error ?? "the last attempt failed")
+                try await connection.query("""
+                    INSERT INTO outbox (event_id, topic, key, payload, headers)
+                    SELECT gen_random_uuid(), \(deadLetterTopic), coalesce(ev.order_id, ev.id)::text,
+                           settle_event_envelope(ev.id, ev.type, ev.merchant_id, ev.created_at, ev.data),
+                           settle_outbox_headers(ev.id, ev.type, \(TraceParent.random())) || jsonb_build_object(
+                               'dlq-original-topic', \(KafkaTopics.payments), 'dlq-consumer-group', 'settle-dispatcher',
+                               'dlq-error-class', \(errorClass), 'dlq-error-message', \(message),
+                               'dlq-attempts', \(String(delivery.attempt)), 'dlq-webhook-endpoint-id', \(delivery.endpointID),
+                               'dlq-webhook-delivery-id', \(delivery.id))
+                    FROM events ev WHERE ev.id = \(delivery.eventID)
+                    """, logger: logger)
+            }
+            return true
+        }
+    }
+}

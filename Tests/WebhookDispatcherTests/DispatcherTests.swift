@@ -1,0 +1,149 @@
+import Foundation
+import PostgresNIO
+import SettleDomain
+import SettleStorage
+import SettleTestSupport
+import Testing
+
+/// `settle-dispatcher` against a real PostgreSQL, the development broker and `settle sink`
+/// receivers on loopback, with a compressed retry schedule (0, 200 ms, 400 ms).
+@Suite("Webhook dispatcher")
+struct DispatcherTests {
+    @Test("Each event reaches each enabled, subscribed endpoint once, signed; a repeated Kafka message adds nothing; others get nothing")
+    func fanOutAndDeliver() async throws {
+        try await DispatcherFixture.run { fixture in
+            let sink = try await fixture.startSink()
+            let succeeded = try await fixture.endpoint(sink.hooks("succeeded"), events: ["payment.succeeded"])
+            let failed = try await fixture.endpoint(sink.hooks("failed"), events: ["payment.failed"])
+            let disabled = try await fixture.endpoint(sink.hooks("disabled"))
+            try await fixture.database.query("UPDATE webhook_endpoints SET enabled = false WHERE id = \(disabled.id)", logger: DispatcherFixture.logger)
+            try await sink.setSecrets([succeeded.secret, failed.secret])
+            // Each answer takes 300 ms while the dispatcher looks for due deliveries every 50 ms:
+            // a delivery in flight must not be claimed and sent again.
+            try await sink.fault(#"{"delay_ms":300,"seconds":600}"#)
+            _ = try await fixture.startDispatcher()
+
+            var events: [UUID] = []
+            for index in 0..<6 {
+                events.append(try await fixture.publishEvent(index % 3 == 0 ? .paymentFailed : .paymentSucceeded))
+            }
+            // Kafka may deliver a message twice: the delivery table keeps one row per event and endpoint.
+            let order = UUID()
+            let twice = try await fixture.publishEvent(.paymentSucceeded, order: order)
+            try await fixture.republish(twice, order: order)
+            events.append(twice)
+
+            let sent = events
+
+            try await eventually("every event to arrive") {
+                for event in sent where try await sink.received(event) < 1 { return false }
+                return true
+            }
+            // The receiver counts a webhook before the dispatcher has recorded its answer.
+            try await eventually("every delivery to be recorded") {
+                let succeededCounts = try await fixture.deliveries(succeeded.id)
+                let failedCounts = try await fixture.deliveries(failed.id)
+                return succeededCounts == ["succeeded": 5] && failedCounts == ["succeeded": 2]
+            }
+            #expect(try await fixture.deliveries(disabled.id).isEmpty)
+            for event in events { #expect(try await sink.received(event) == 1, "\(event)") }
+            let totals = try await sink.totals()
+            #expect(totals["rejected"] as? Int == 0, "every signature verified")
+            #expect(totals["duplicates"] as? Int == 0)
+        }
+    }
+
+    @Test("A failing endpoint is tried on the schedule, then the delivery is dead, with every attempt kept and a message for payments.v1.dlq")
+    func deadAfterLastAttempt() async throws {
+        try await DispatcherFixture.run { fixture in
+            let sink = try await fixture.startSink()
+            let endpoint = try await fixture.endpoint(sink.hooks("down"))
+            try await sink.setSecrets([endpoint.secret])
+            try await sink.fault(#"{"status":500,"seconds":600}"#)
+            _ = try await fixture.startDispatcher()
+            let event = try await fixture.publishEvent()
+
+            try await eventually("the delivery to be dead") { try await fixture.deliveries(endpoint.id) == ["dead": 1] }
+            #expect(try await fixture.scalar("SELECT count(*)::int FROM webhook_attempts WHERE status_code = 500") == 3)
+            #expect(try await fixture.scalar("SELECT attempts FROM webhook_deliveries WHERE endpoint_id = \(endpoint.id)") == 3)
+            #expect(try await fixture.scalar("""
+                SELECT count(*)::int FROM outbox WHERE topic = 'payments.v1.dlq' AND payload->>'id' = \(event.uuidString.lowercased())
+                  AND headers->>'dlq-error-class' = 'webhook_attempts_exhausted' AND headers->>'dlq-attempts' = '3'
+                """) == 1)
+            // Five failures in a row open the endpoint's circuit: with three attempts it is not open yet.
+            #expect(try await fixture.scalar("SELECT consecutive_failures FROM webhook_endpoints WHERE id = \(endpoint.id)") == 3)
+        }
+    }
+
+    @Test("410 Gone disables the endpoint at once: the delivery is dead and nothing more is sent to it")
+    func goneDisables() async throws {
+        try await DispatcherFixture.run { fixture in
+            let sink = try await fixture.startSink()
+            let endpoint = try await fixture.endpoint(sink.hooks("gone"))
+            try await sink.setSecrets([endpoint.secret])
+            try await sink.fault(#"{"status":410,"seconds":600}"#)
+            _ = try await fixture.startDispatcher()
+            try await fixture.publishEvent()
+            try await eventually("the endpoint to be disabled") {
+                try await fixture.scalar("""
+                    SELECT count(*)::int FROM webhook_endpoints WHERE id = \(endpoint.id) AND NOT enabled AND disabled_reason = 'gone'
+                    """) == 1
+            }
+            #expect(try await fixture.deliveries(endpoint.id) == ["dead": 1])
+            #expect(try await fixture.scalar("SELECT count(*)::int FROM webhook_attempts") == 1)
+        }
+    }
+
+    @Test("A hanging endpoint holds at most its own slots: a healthy endpoint's deliveries all arrive before any hanging one is answered")
+    func hangingEndpointIsolated() async throws {
+        try await DispatcherFixture.run { fixture in
+            let healthySink = try await fixture.startSink()
+            let hangingSink = try await fixture.startSink()
+            let hanging = try await fixture.endpoint(hangingSink.hooks("slow"))
+            let healthy = try await fixture.endpoint(healthySink.hooks("fast"))
+            try await hangingSink.setSecrets([hanging.secret])
+            try await healthySink.setSecrets([healthy.secret])
+            // The hanging receiver answers after 20 s, far past the 2 s time-out.
+            try await hangingSink.fault(#"{"delay_ms":20000,"seconds":600}"#)
+            var events: [UUID] = []
+            for _ in 0..<20 { events.append(try await fixture.publishEvent()) }
+            // Both endpoints' deliveries are due before the dispatcher starts; the hanging one's were written first.
+            try await fixture.database.query("UPDATE webhook_deliveries SET next_attempt_at = now() - interval '1 hour' WHERE endpoint_id = \(hanging.id)",
+                                             logger: DispatcherFixture.logger)
+            _ = try await fixture.startDispatcher(["SETTLE_WEBHOOK_CONCURRENCY": "4", "SETTLE_WEBHOOK_ENDPOINT_CONCURRENCY": "2"])
+            let sent = events
+            try await eventually("the healthy endpoint to receive every event", within: .seconds(60)) {
+                for event in sent where try await healthySink.received(event) < 1 { return false }
+                return true
+            }
+            // Had the hanging endpoint taken every slot, its first requests would have been answered by now.
+            #expect(try await hangingSink.totals()["events"] as? Int == 0)
+            try await eventually("the healthy deliveries to be recorded") { try await fixture.deliveries(healthy.id) == ["succeeded": 20] }
+        }
+    }
+
+    @Test("A dispatcher SIGKILLed with deliveries in flight: after their lease the next one sends them; every event arrives")
+    func killedMidDelivery() async throws {
+        try await DispatcherFixture.run { fixture in
+            let sink = try await fixture.startSink()
+            let endpoint = try await fixture.endpoint(sink.hooks("kill"))
+            try await sink.setSecrets([endpoint.secret])
+            try await sink.fault(#"{"delay_ms":1500,"seconds":4}"#)
+            let settings = ["SETTLE_WEBHOOK_LEASE_MS": "4000", "SETTLE_WEBHOOK_TIMEOUT_MS": "3000"]
+            let first = try await fixture.startDispatcher(settings)
+            var events: [UUID] = []
+            for _ in 0..<10 { events.append(try await fixture.publishEvent()) }
+            try await eventually("deliveries to be in flight") {
+                try await fixture.scalar("SELECT count(*)::int FROM webhook_deliveries WHERE lease_until > now()") > 0
+            }
+            first.kill(SIGKILL)
+            _ = try await fixture.startDispatcher(settings)
+            let sent = events
+            try await eventually("every event to arrive", within: .seconds(60)) {
+                for event in sent where try await sink.received(event) < 1 { return false }
+                return true
+            }
+            try await eventually("every delivery to be recorded") { try await fixture.deliveries(endpoint.id) == ["succeeded": 10] }
+        }
+    }
+}
