@@ -33,6 +33,11 @@ struct LocalService {
                      urlVariable: nil),
         LocalService(name: "settle-worker-2", executable: "settle-worker", portVariable: "SETTLE_WORKER_PORT",
                      portOffset: ServicePorts.secondWorker, urlVariable: nil),
+        // The webhook receiver first, then the dispatcher that sends to it.
+        LocalService(name: "settle-sink", executable: "settle", arguments: ["sink", "--secrets-from-database"],
+                     portVariable: "SETTLE_SINK_PORT", portOffset: ServicePorts.sink, urlVariable: "SETTLE_SINK_URL"),
+        LocalService(name: "settle-dispatcher", executable: "settle-dispatcher", portVariable: "SETTLE_DISPATCHER_PORT",
+                     portOffset: ServicePorts.dispatcher, urlVariable: nil),
     ]
 
     func port(_ layout: StackLayout) -> Int { layout.portBase + portOffset }
