@@ -59,6 +59,16 @@ struct SinkCommand: AsyncParsableCommand {
         let state = SinkState(secrets: secrets, source: source)
         let router = Router()
         router.get("/healthz") { _, _ in Response(status: .ok) }
+        // Ready when it can verify: with the database as its source of secrets, when that answers.
+        router.get("/readyz") { _, _ in
+            guard fromDatabase else { return Response(status: .ok) }
+            do {
+                try await DatabaseProbe.check(postgres, timeout: .seconds(2), logger: logger)
+                return Response(status: .ok)
+            } catch {
+                return Response(status: .serviceUnavailable)
+            }
+        }
         SinkController(state: state, logger: logger).addRoutes(to: router)
         let application = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port), serverName: name),
                                       logger: logger)

@@ -6,6 +6,7 @@ import SettleDomain
 
 /// `settle sink`'s routes:
 ///
+///     GET  /healthz, /readyz
 ///     POST /hooks, /hooks/{name}   a webhook: verified (Standard Webhooks), deduplicated by webhook-id
 ///     GET  /deliveries             totals, and the webhook-ids in order of arrival
 ///     GET  /deliveries?event_id=   how often one event arrived (webhook-id = event id)

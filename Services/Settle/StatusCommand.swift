@@ -27,10 +27,10 @@ struct StatusCommand: AsyncParsableCommand {
         func report(_ name: String, _ address: String, _ check: () async throws -> String) async {
             do {
                 let detail = try await check()
-                print("ok    \(name.padding(toLength: 16, withPad: " ", startingAt: 0)) \(address)  \(detail)")
+                print("ok    \(name.padding(toLength: 17, withPad: " ", startingAt: 0)) \(address)  \(detail)")
             } catch {
                 healthy = false
-                print("FAIL  \(name.padding(toLength: 16, withPad: " ", startingAt: 0)) \(address)  \(error)")
+                print("FAIL  \(name.padding(toLength: 17, withPad: " ", startingAt: 0)) \(address)  \(error)")
             }
         }
 

@@ -56,7 +56,7 @@ struct UpCommand: AsyncParsableCommand {
           Redis            \(layout.redisURL)
           Kafka            \(broker)   (development broker: librdkafka's in-memory mock cluster)
           broker admin     \(layout.brokerAdminURL)
-        \(LocalService.all.map { "  \($0.name.padding(toLength: 16, withPad: " ", startingAt: 0)) \($0.url(layout))" }.joined(separator: "\n"))
+        \(LocalService.all.map { "  \($0.name.padding(toLength: 17, withPad: " ", startingAt: 0)) \($0.url(layout))" }.joined(separator: "\n"))
           settings         \(layout.stackEnv.path)
           logs             \(layout.logs.path)/
         """)
