@@ -59,6 +59,8 @@ enum OrderAPIApplication {
             destination: WebhookDestination(policy: settings.webhookAddresses),
             idempotency: IdempotentRequest(store: keys, logger: logger)
         )
+        let webhookDeliveries = WebhookDeliveryController(
+            deliveries: WebhookDeliveryStore(client: postgres, logger: logger), idempotency: IdempotentRequest(store: keys, logger: logger))
 
         let v1 = router.group("v1")
             .add(middleware: NoStoreMiddleware())
@@ -68,6 +70,7 @@ enum OrderAPIApplication {
         orders.addRoutes(to: v1, prefix: "/v1", table: table)
         events.addRoutes(to: v1, prefix: "/v1", table: table)
         webhookEndpoints.addRoutes(to: v1, prefix: "/v1", table: table)
+        webhookDeliveries.addRoutes(to: v1, prefix: "/v1", table: table)
         let sweeper = IdempotencyKeySweeper(store: keys, interval: .seconds(600), logger: logger)
         return Built(router: router, services: [ingest, sweeper], routes: table)
     }

@@ -205,4 +205,111 @@ public struct WebhookDeliveryStore: Sendable {
             return true
         }
     }
+
+    // MARK: the API's view
+
+    /// A page of an endpoint's deliveries, newest first (in the order they were written),
+    /// optionally of one status; nil if the merchant has no such endpoint.
+    public func list(endpoint: UUID, merchant: UUID, status: String?, page: PageRequest) async throws -> Page<WebhookDelivery>? {
+        var exists = false
+        for try await _ in try await client.query("""
+            SELECT 1 FROM webhook_endpoints WHERE id = \(endpoint) AND merchant_id = \(merchant) AND deleted_at IS NULL
+            """, logger: logger) { exists = true }
+        guard exists else { return nil }
+        let fetch = page.limit + 1
+        let rows: PostgresRowSequence
+        if let newerThan = page.endingBefore {
+            rows = try await client.query("""
+                SELECT \(unescaped: Self.deliveryColumns) WHERE d.endpoint_id = \(endpoint) AND (\(status)::text IS NULL OR d.status = \(status))
+                  AND d.sequence > coalesce((SELECT sequence FROM webhook_deliveries WHERE id = \(newerThan) AND endpoint_id = \(endpoint)), 0)
+                ORDER BY d.sequence ASC LIMIT \(fetch)
+                """, logger: logger)
+        } else {
+            rows = try await client.query("""
+                SELECT \(unescaped: Self.deliveryColumns) WHERE d.endpoint_id = \(endpoint) AND (\(status)::text IS NULL OR d.status = \(status))
+                  AND d.sequence < coalesce((SELECT sequence FROM webhook_deliveries WHERE id = \(page.startingAfter) AND endpoint_id = \(endpoint)),
+                                            9223372036854775807)
+                ORDER BY d.sequence DESC LIMIT \(fetch)
+                """, logger: logger)
+        }
+        return Page(fetched: try await withAttempts(try await Self.deliveries(rows)), request: page)
+    }
+
+    public enum RetryOutcome: Sendable {
+        case scheduled(WebhookDelivery)
+        case notFound
+        /// An attempt is being made right now.
+        case inFlight
+        /// The endpoint is disabled: nothing would be sent.
+        case endpointDisabled
+    }
+
+    /// Makes a delivery due now for one more attempt, whatever its state, in the transaction that
+    /// stores the request's answer under its key.
+    public func retry(_ id: UUID, merchant: UUID, claim: IdempotencyClaim?,
+                      response: @Sendable (RetryOutcome) -> (status: Int, body: [UInt8])) async throws -> RetryOutcome {
+        try await client.withTransaction(logger: logger) { connection in
+            var state: (leased: Bool, enabled: Bool)?
+            for try await (leased, enabled) in try await connection.query("""
+                SELECT d.lease_until IS NOT NULL AND d.lease_until >= now(), e.enabled
+                FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
+                WHERE d.id = \(id) AND e.merchant_id = \(merchant) AND e.deleted_at IS NULL
+                FOR UPDATE OF d
+                """, logger: logger).decode((Bool, Bool).self) { state = (leased, enabled) }
+            var outcome: RetryOutcome
+            switch state {
+            case nil: outcome = .notFound
+            case (true, _)?: outcome = .inFlight
+            case (_, false)?: outcome = .endpointDisabled
+            default:
+                try await connection.query("""
+                    UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = now(), updated_at = now() WHERE id = \(id)
+                    """, logger: logger)
+                let rows = try await connection.query("SELECT \(unescaped: Self.deliveryColumns) WHERE d.id = \(id)", logger: logger)
+                outcome = .notFound
+                for delivery in try await Self.deliveries(rows) {
+                    outcome = .scheduled(try await withAttempts([delivery], on: connection)[0])
+                }
+            }
+            if let claim {
+                let (status, body) = response(outcome)
+                try await claim.complete(status: status, body: body, on: connection, logger: logger)
+            }
+            return outcome
+        }
+    }
+
+    static let deliveryColumns = """
+        d.id, d.endpoint_id, d.event_id, ev.type, d.status, CASE WHEN d.status = 'pending' THEN d.next_attempt_at END, d.created_at, d.delivered_at
+        FROM webhook_deliveries d JOIN events ev ON ev.id = d.event_id
+        """
+
+    static func deliveries(_ rows: PostgresRowSequence) async throws -> [WebhookDelivery] {
+        var deliveries: [WebhookDelivery] = []
+        for try await (id, endpoint, event, type, status, next, created, delivered)
+            in rows.decode((UUID, UUID, UUID, String, String, Date?, Date, Date?).self) {
+            deliveries.append(WebhookDelivery(id: id, endpointID: endpoint, eventID: event, eventType: type, status: status, nextAttemptAt: next,
+                                              createdAt: created, deliveredAt: delivered, attempts: []))
+        }
+        return deliveries
+    }
+
+    private func withAttempts(_ deliveries: [WebhookDelivery], on connection: PostgresConnection? = nil) async throws -> [WebhookDelivery] {
+        guard !deliveries.isEmpty else { return deliveries }
+        let query: PostgresQuery = """
+            SELECT delivery_id, attempt, attempted_at, status_code, latency_ms, response_body, error FROM webhook_attempts
+            WHERE delivery_id = ANY (\(deliveries.map(\.id))) ORDER BY delivery_id, attempt
+            """
+        let rows = if let connection { try await connection.query(query, logger: logger) } else { try await client.query(query, logger: logger) }
+        var attempts: [UUID: [WebhookDelivery.Attempt]] = [:]
+        for try await (delivery, number, at, code, latency, body, error) in rows.decode((UUID, Int32, Date, Int32?, Int32, String?, String?).self) {
+            attempts[delivery, default: []].append(WebhookDelivery.Attempt(
+                number: Int(number), at: at, statusCode: code.map(Int.init), latencyMilliseconds: Int(latency), responseBody: body, error: error))
+        }
+        return deliveries.map { delivery in
+            var delivery = delivery
+            delivery.attempts = attempts[delivery.id] ?? []
+            return delivery
+        }
+    }
 }

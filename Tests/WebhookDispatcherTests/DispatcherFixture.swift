@@ -64,6 +64,8 @@ struct DispatcherFixture: Sendable {
 
         func fault(_ json: String) async throws { try await DispatcherFixture.send(.POST, url + "/fault", json) }
 
+        func clearFault() async throws { try await DispatcherFixture.send(.DELETE, url + "/fault", "") }
+
         /// How often the event arrived with a valid signature.
         func received(_ eventID: UUID) async throws -> Int {
             let answer = try await DispatcherFixture.json(url + "/deliveries?event_id=\(eventID.uuidString.lowercased())")

@@ -72,6 +72,18 @@ struct DispatcherTests {
                 """) == 1)
             // Five failures in a row open the endpoint's circuit: with three attempts it is not open yet.
             #expect(try await fixture.scalar("SELECT consecutive_failures FROM webhook_endpoints WHERE id = \(endpoint.id)") == 3)
+
+            // Once the receiver is fixed, a retry asked for (POST /v1/webhook-deliveries/{id}/retry) delivers it.
+            try await sink.clearFault()
+            var delivery: UUID?
+            for try await id in try await fixture.database.query("SELECT id FROM webhook_deliveries WHERE endpoint_id = \(endpoint.id)",
+                                                                 logger: DispatcherFixture.logger).decode(UUID.self) { delivery = id }
+            let outcome = try await WebhookDeliveryStore(client: fixture.database, logger: DispatcherFixture.logger)
+                .retry(try #require(delivery), merchant: fixture.merchant, claim: nil) { _ in (0, []) }
+            guard case .scheduled = outcome else { Issue.record("retry: \(outcome)"); return }
+            try await eventually("the retried delivery to succeed") { try await fixture.deliveries(endpoint.id) == ["succeeded": 1] }
+            #expect(try await sink.received(event) == 1)
+            #expect(try await fixture.scalar("SELECT consecutive_failures FROM webhook_endpoints WHERE id = \(endpoint.id)") == 0)
         }
     }
 
