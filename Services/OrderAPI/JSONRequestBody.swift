@@ -24,6 +24,16 @@ struct JSONRequestBody: Sendable {
         }
     }
 
+    /// The body of a POST that takes no parameters: empty or `{}`; anything else is a 400.
+    static func readNoParameters(_ request: Request, context: APIRequestContext) async throws -> JSONRequestBody {
+        let body = try await read(request, context: context)
+        guard case .object(let fields) = body.value else {
+            throw APIProblem(.badRequest, code: "invalid_body", detail: "The request body must be a JSON object.")
+        }
+        if let unknown = fields.keys.sorted().first { throw APIProblem.validation(.unknown(unknown)) }
+        return body
+    }
+
     /// SHA-256 of the body's canonical form (keys sorted): the same parameters sent with other
     /// spacing or key order are the same request for `Idempotency-Key` purposes.
     var canonicalHash: [UInt8] {

@@ -38,11 +38,7 @@ struct WebhookDeliveryController: Sendable {
     @Sendable func retry(_ request: Request, context: APIRequestContext) async throws -> Response {
         let merchant = try context.requireMerchant()
         let key = try IdempotencyKeyHeader.read(request)
-        let body = try await JSONRequestBody.read(request, context: context)
-        guard case .object(let fields) = body.value else {
-            throw APIProblem(.badRequest, code: "invalid_body", detail: "The request body must be a JSON object.")
-        }
-        if let unknown = fields.keys.sorted().first { throw APIProblem.validation(.unknown(unknown)) }
+        let body = try await JSONRequestBody.readNoParameters(request, context: context)
         let text = context.parameters.get("id") ?? ""
         guard let id = UUID(uuidString: text) else { throw APIProblem.notFound("webhook delivery", text) }
         let deliveries = self.deliveries

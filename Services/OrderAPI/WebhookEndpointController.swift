@@ -109,11 +109,7 @@ struct WebhookEndpointController: Sendable {
     ) async throws -> Response {
         let merchant = try context.requireMerchant()
         let key = try IdempotencyKeyHeader.read(request)
-        let body = try await JSONRequestBody.read(request, context: context)
-        guard case .object(let fields) = body.value else {
-            throw APIProblem(.badRequest, code: "invalid_body", detail: "The request body must be a JSON object.")
-        }
-        if let unknown = fields.keys.sorted().first { throw APIProblem.validation(.unknown(unknown)) }
+        let body = try await JSONRequestBody.readNoParameters(request, context: context)
         let (id, text) = try Self.id(context)
         let answer: WebhookEndpointStore.Answer = { endpoint in
             guard let endpoint else { return (404, APIProblem.notFound("webhook endpoint", text).body) }

@@ -8,7 +8,7 @@ import SettleDomain
 ///
 ///     GET  /healthz, /readyz
 ///     POST /hooks, /hooks/{name}   a webhook: verified (Standard Webhooks), deduplicated by webhook-id
-///     GET  /deliveries             totals, and the webhook-ids in order of arrival
+///     GET  /deliveries             totals, the webhook-ids in order of arrival, the most answered at once
 ///     GET  /deliveries?event_id=   how often one event arrived (webhook-id = event id)
 ///     PUT  /secrets                {"secrets": ["whsec_…"]}: what signatures are verified with
 ///                                  (with --secrets-from-database, also every endpoint's pointing here)
@@ -47,6 +47,8 @@ struct SinkController: Sendable {
             logger.warning("webhook rejected: bad or missing signature", metadata: ["webhook_id": "\(id.prefix(64))"])
             return Self.json(.unauthorized, ["error": "signature_invalid"])
         }
+        state.started()
+        defer { state.finished() }
         if let fault = state.currentFault {
             if fault.delay > .zero { try await Task.sleep(for: fault.delay) }
             if let status = fault.status {
@@ -69,7 +71,7 @@ struct SinkController: Sendable {
         return Self.json(.ok, [
             "events": counts.order.count, "received": counts.deliveries.values.reduce(0, +),
             "duplicates": counts.deliveries.values.reduce(0) { $0 + max(0, $1 - 1) }, "rejected": counts.rejected,
-            "faulted": counts.faulted, "webhook_ids": counts.order,
+            "faulted": counts.faulted, "webhook_ids": counts.order, "max_in_flight": counts.maxInFlight,
         ])
     }
 

@@ -18,6 +18,9 @@ final class SinkState: Sendable {
         var order: [String] = []                // webhook-ids in order of first arrival
         var rejected = 0
         var faulted = 0
+        /// Verified requests being answered right now, and the most there ever were at once.
+        var inFlight = 0
+        var maxInFlight = 0
     }
 
     private let secrets: Mutex<[String]>
@@ -59,6 +62,17 @@ final class SinkState: Sendable {
     func setFault(_ new: Fault?) { fault.withLock { $0 = new } }
 
     func rejected() { counts.withLock { $0.rejected += 1 } }
+
+    /// A verified request starts being answered.
+    func started() {
+        counts.withLock { counts in
+            counts.inFlight += 1
+            counts.maxInFlight = max(counts.maxInFlight, counts.inFlight)
+        }
+    }
+
+    /// A verified request has been answered.
+    func finished() { counts.withLock { $0.inFlight -= 1 } }
     func faulted() { counts.withLock { $0.faulted += 1 } }
 
     /// Counts a verified delivery; true the first time its `webhook-id` arrives.

@@ -134,6 +134,33 @@ struct DispatcherTests {
         }
     }
 
+    @Test("A FIFO endpoint gets its events one at a time, in the order they were recorded, retries included")
+    func fifo() async throws {
+        try await DispatcherFixture.run { fixture in
+            let sink = try await fixture.startSink()
+            let endpoint = try await fixture.endpoint(sink.hooks("fifo"), fifo: true)
+            try await sink.setSecrets([endpoint.secret])
+            // The receiver fails until a few attempts have failed: the first delivery is retried while later ones are due.
+            try await sink.fault(#"{"status":503,"seconds":600}"#)
+            _ = try await fixture.startDispatcher(["SETTLE_WEBHOOK_SCHEDULE_MS": "0,100,200,200,200,200,200,200,200,200,200,200",
+                                                   "SETTLE_WEBHOOK_ENDPOINT_CONCURRENCY": "4"])
+            // One order's events: one partition, so the dispatcher records them in this order.
+            let order = UUID()
+            var events: [UUID] = []
+            for _ in 0..<10 { events.append(try await fixture.publishEvent(order: order)) }
+            try await eventually("three attempts to have failed") { try await sink.totals()["faulted"] as? Int ?? 0 >= 3 }
+            try await sink.clearFault()
+            let sent = events
+            try await eventually("every event to arrive", within: .seconds(60)) {
+                for event in sent where try await sink.received(event) < 1 { return false }
+                return true
+            }
+            let totals = try await sink.totals()
+            #expect(totals["webhook_ids"] as? [String] == events.map { $0.uuidString.lowercased() })
+            #expect(totals["max_in_flight"] as? Int == 1)
+        }
+    }
+
     @Test("A dispatcher SIGKILLed with deliveries in flight: after their lease the next one sends them; every event arrives")
     func killedMidDelivery() async throws {
         try await DispatcherFixture.run { fixture in
