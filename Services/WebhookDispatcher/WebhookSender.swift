@@ -48,7 +48,8 @@ struct WebhookSender: Sendable {
         request.headers.add(name: "webhook-signature",
                             value: WebhookSignature.header(id: id, timestamp: timestamp, body: delivery.body, secrets: delivery.secrets))
         if !url.isHTTPS {
-            request.headers.replaceOrAdd(name: "Host", value: url.port == 80 ? url.host : "\(url.host):\(url.port)")
+            let host = url.host.contains(":") ? "[\(url.host)]" : url.host  // an IPv6 literal is bracketed
+            request.headers.replaceOrAdd(name: "Host", value: url.port == 80 ? host : "\(host):\(url.port)")
         }
         request.body = .bytes(ByteBuffer(bytes: delivery.body))
         do {
