@@ -39,7 +39,7 @@ final class PartitionLane: Sendable {
          isStopping: @escaping @Sendable () -> Bool) {
         self.partition = partition
         self.delayed = delayed
-        self.longestDelay = RetryTopicMiddleware.seconds(longestDelay)
+        self.longestDelay = longestDelay.seconds
         self.consumer = consumer
         self.pipeline = pipeline
         self.backoff = backoff

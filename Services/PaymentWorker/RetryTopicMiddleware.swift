@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Metrics
+import SettleDomain
 import SettleKafka
 import SettleStorage
 
@@ -67,7 +68,7 @@ struct RetryTopicMiddleware: Sendable {
 
         if destination != topics.deadLetter {
             let tier = topics.tier(of: destination)
-            let due = now.addingTimeInterval(Self.seconds(delays[tier - 1]))
+            let due = now.addingTimeInterval(delays[tier - 1].seconds)
             let retry = own + [
                 KafkaHeader(key: Self.retryAttempt, value: String(tier)),
                 KafkaHeader(key: Self.retryNotBefore, value: String(Int64(due.timeIntervalSince1970 * 1000))),
@@ -113,9 +114,5 @@ struct RetryTopicMiddleware: Sendable {
 
     static func text(_ value: String) -> String {
         value.contains("\u{0}") ? value.replacingOccurrences(of: "\u{0}", with: "") : value
-    }
-
-    static func seconds(_ duration: Duration) -> TimeInterval {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 }

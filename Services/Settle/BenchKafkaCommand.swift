@@ -2,6 +2,7 @@ import ArgumentParser
 import AsyncHTTPClient
 import Foundation
 import Logging
+import SettleDomain
 import SettleKafka
 import SettleRuntime
 
@@ -94,7 +95,7 @@ struct BenchKafkaCommand: AsyncParsableCommand {
         await consumer.shutdown()
 
         func rate(_ duration: Duration) -> Int {
-            let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+            let seconds = duration.seconds
             return seconds > 0 ? Int(Double(total) / seconds) : 0
         }
         print("topic=\(topic) messages=\(total) size=\(size) partitions=\(partitions) in_flight=\(window)")

@@ -53,8 +53,7 @@ struct WebhookSender: Sendable {
         }
         request.body = .bytes(ByteBuffer(bytes: delivery.body))
         do {
-            let response = try await http.execute(request, timeout: .nanoseconds(timeout.components.seconds * 1_000_000_000
-                                                                                  + timeout.components.attoseconds / 1_000_000_000))
+            let response = try await http.execute(request, timeout: .nanoseconds(timeout.nanoseconds))
             var kept: [UInt8] = []
             var read = 0
             for try await chunk in response.body {

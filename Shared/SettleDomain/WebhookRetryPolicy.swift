@@ -63,10 +63,10 @@ public struct WebhookRetryPolicy: Sendable, Equatable {
             break
         }
         guard attempt < schedule.count else { return .dead }
-        let nominal = Self.seconds(schedule[attempt])
+        let nominal = schedule[attempt].seconds
         var delay = nominal * random((1 - jitter)...(1 + jitter))
-        if slowDown { delay = max(delay, Self.seconds(self.slowDown)) }
-        if let retryAfter { delay = max(delay, min(Self.seconds(retryAfter), Self.seconds(longestRetryAfter))) }
+        if slowDown { delay = max(delay, self.slowDown.seconds) }
+        if let retryAfter { delay = max(delay, min(retryAfter.seconds, longestRetryAfter.seconds)) }
         return .retry(after: .milliseconds(Int64((delay * 1000).rounded())))
     }
 
@@ -80,9 +80,4 @@ public struct WebhookRetryPolicy: Sendable, Equatable {
         formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
         guard let date = formatter.date(from: text) else { return nil }
         return .milliseconds(Int64(max(0, date.timeIntervalSince(now)) * 1000))
-    }
-
-    static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-    }
-}
+    }}

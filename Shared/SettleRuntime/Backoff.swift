@@ -1,3 +1,5 @@
+import SettleDomain
+
 /// Exponential backoff with full jitter: attempt n waits a uniformly random time in
 /// `0 ... min(cap, base * 2^n)` (DESIGN.md "Retries": base 100 ms, cap 5 s).
 public struct Backoff: Sendable, Equatable {
@@ -22,8 +24,6 @@ public struct Backoff: Sendable, Equatable {
     }
 
     public func delay(attempt: Int, using generator: inout some RandomNumberGenerator) -> Duration {
-        let ceiling = ceiling(attempt: attempt)
-        let nanoseconds = ceiling.components.seconds * 1_000_000_000 + ceiling.components.attoseconds / 1_000_000_000
-        return .nanoseconds(Int64.random(in: 0...max(0, nanoseconds), using: &generator))
+        .nanoseconds(Int64.random(in: 0...max(0, ceiling(attempt: attempt).nanoseconds), using: &generator))
     }
 }

@@ -64,7 +64,7 @@ public struct WebhookDeliveryStore: Sendable {
     /// circuit has just closed again (still `circuit.failures` failures in a row) gets one.
     public func claim(limit: Int, perEndpoint: Int, circuit: WebhookDeliveryCircuit, lease: Duration) async throws -> [Claimed] {
         let token = UUID()
-        let leaseSeconds = Double(lease.components.seconds) + Double(lease.components.attoseconds) / 1e18
+        let leaseSeconds = lease.seconds
         var ids: [UUID] = []
         for try await id in try await client.query("""
             WITH due AS (
@@ -138,19 +138,19 @@ public struct WebhookDeliveryStore: Sendable {
     /// `deadLetterTopic` through the outbox. False if the claim was no longer this sender's.
     public func record(_ delivery: Claimed, _ attempt: Attempt, decision: WebhookRetryPolicy.Decision, circuit: WebhookDeliveryCircuit,
                        deadLetterTopic: String) async throws -> Bool {
-        let latencyMs = Int32(clamping: attempt.latency.components.seconds * 1000 + attempt.latency.components.attoseconds / 1_000_000_000_000_000)
+        let latencyMs = Int32(clamping: attempt.latency.milliseconds)
         let status: String
         var retryInSeconds = 0.0
         switch decision {
         case .delivered: status = "succeeded"
         case .retry(let after):
             status = "pending"
-            retryInSeconds = Double(after.components.seconds) + Double(after.components.attoseconds) / 1e18
+            retryInSeconds = after.seconds
         case .dead, .gone: status = "dead"
         }
         let succeeded = decision == .delivered
         let code = attempt.statusCode.map(Int32.init)
-        let openSeconds = Double(circuit.open.components.seconds) + Double(circuit.open.components.attoseconds) / 1e18
+        let openSeconds = circuit.open.seconds
         let failures = circuit.failures
         return try await client.withTransaction(logger: logger) { connection in
             var owned = false
