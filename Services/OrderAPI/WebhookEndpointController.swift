@@ -130,50 +130,6 @@ struct WebhookEndpointController: Sendable {
     }
 }
 
-/// A webhook endpoint as the API shows it; `secret` only in the answer that created it.
-struct WebhookEndpointObject: Encodable, Sendable {
-    var id: String
-    var object = "webhook_endpoint"
-    var url: String
-    var description: String?
-    var enabledEvents: [String]
-    var fifo: Bool
-    var status: String
-    var disabledReason: String?
-    var created: Int64
-    var secret: String?
-
-    init(_ endpoint: WebhookEndpoint, secret: String? = nil) {
-        id = endpoint.id.lowercased
-        url = endpoint.url
-        description = endpoint.description
-        enabledEvents = endpoint.enabledEvents
-        fifo = endpoint.fifo
-        status = endpoint.enabled ? "enabled" : "disabled"
-        disabledReason = endpoint.disabledReason?.rawValue
-        created = Int64(endpoint.createdAt.timeIntervalSince1970.rounded(.down))
-        self.secret = secret
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case id, object, url, description, enabledEvents = "enabled_events", fifo, status, disabledReason = "disabled_reason", created, secret
-    }
-
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(id, forKey: .id)
-        try container.encode(object, forKey: .object)
-        try container.encode(url, forKey: .url)
-        try container.encode(description, forKey: .description)
-        try container.encode(enabledEvents, forKey: .enabledEvents)
-        try container.encode(fifo, forKey: .fifo)
-        try container.encode(status, forKey: .status)
-        try container.encode(disabledReason, forKey: .disabledReason)
-        try container.encode(created, forKey: .created)
-        try container.encodeIfPresent(secret, forKey: .secret)
-    }
-}
-
 /// `{id, object, deleted: true}`, what a DELETE answers.
 struct DeletedObject: Encodable, Sendable {
     var id: String

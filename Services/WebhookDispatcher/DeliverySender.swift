@@ -39,7 +39,7 @@ final class DeliverySender: Service, Sendable {
                     if free > 0 {
                         do {
                             claimed = try await self.store.claim(limit: free, perEndpoint: self.settings.perEndpoint,
-                                                                 circuit: self.settings.circuit, lease: self.settings.lease)
+                                                                 health: self.settings.health, lease: self.settings.lease)
                             failures = 0
                         } catch {
                             failures += 1
@@ -82,7 +82,7 @@ final class DeliverySender: Service, Sendable {
         var tries = 0
         while true {
             do {
-                let owned = try await store.record(delivery, attempt, decision: decision, circuit: settings.circuit,
+                let owned = try await store.record(delivery, attempt, decision: decision, health: settings.health,
                                                    deadLetterTopic: deadLetterTopic)
                 if !owned { logger.warning("a delivery's lease ended before its answer was recorded", metadata: metadata) }
                 break

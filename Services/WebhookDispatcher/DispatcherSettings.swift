@@ -14,7 +14,7 @@ struct DispatcherSettings: Sendable {
     /// Deliveries in flight at once to one endpoint (a FIFO endpoint: one).
     var perEndpoint: Int
     var poll: Duration
-    var circuit: WebhookDeliveryCircuit
+    var health: WebhookEndpointHealth
     var addresses: WebhookAddressPolicy
     /// How long a claim holds a delivery: longer than the HTTP time-out, so no delivery is ever
     /// sent twice at once; a sender killed mid-delivery leaves it to be claimed after this.
@@ -39,9 +39,10 @@ struct DispatcherSettings: Sendable {
         concurrency = try environment.integer("SETTLE_WEBHOOK_CONCURRENCY", default: 64, in: 1...10_000)
         perEndpoint = try environment.integer("SETTLE_WEBHOOK_ENDPOINT_CONCURRENCY", default: 4, in: 1...1_000)
         poll = try environment.milliseconds("SETTLE_WEBHOOK_POLL_MS", default: .milliseconds(250))
-        circuit = WebhookDeliveryCircuit(
+        health = WebhookEndpointHealth(
             failures: try environment.integer("SETTLE_WEBHOOK_CIRCUIT_FAILURES", default: 5, in: 1...1_000),
-            open: try environment.milliseconds("SETTLE_WEBHOOK_CIRCUIT_OPEN_MS", default: .seconds(30)))
+            open: try environment.milliseconds("SETTLE_WEBHOOK_CIRCUIT_OPEN_MS", default: .seconds(30)),
+            disableAfter: try environment.milliseconds("SETTLE_WEBHOOK_DISABLE_AFTER_MS", default: .seconds(5 * 86_400)))
         addresses = WebhookAddressPolicy(allowed: try environment.networks("SETTLE_WEBHOOK_ALLOWED_NETWORKS"))
         lease = try environment.milliseconds("SETTLE_WEBHOOK_LEASE_MS", default: timeout * 2 + .seconds(10))
         guard lease >= timeout + .seconds(1) else {

@@ -5,14 +5,17 @@ public enum EventType: String, Sendable, CaseIterable, Codable {
     case paymentFailed = "payment.failed"
     case refundRequested = "refund.requested"
     case paymentRefunded = "payment.refunded"
+    /// The dispatcher disabled an endpoint: it answered 410, or failed every attempt for days.
+    case webhookEndpointDisabled = "webhook_endpoint.disabled"
 
     /// The topic the relay publishes this event to (DESIGN.md "Kafka topics"): what the payment
     /// worker acts on goes to `orders.v1`, what it did to `payments.v1`. Both are keyed by the
-    /// order id, so each topic carries an order's events in order.
+    /// order id, so each topic carries an order's events in order; an endpoint's event is keyed
+    /// by its own id and goes where the dispatcher reads, to reach the merchant's other endpoints.
     public var topic: String {
         switch self {
         case .orderCreated, .refundRequested: KafkaTopics.orders
-        case .paymentSucceeded, .paymentFailed, .paymentRefunded: KafkaTopics.payments
+        case .paymentSucceeded, .paymentFailed, .paymentRefunded, .webhookEndpointDisabled: KafkaTopics.payments
         }
     }
 }

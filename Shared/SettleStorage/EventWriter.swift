@@ -9,17 +9,24 @@ import SettleDomain
 /// (`settle_event_envelope`, `settle_outbox_headers`), like every other writer's.
 enum EventWriter {
     static func insert(_ event: Event, on connection: PostgresConnection, logger: Logger) async throws {
-        let data = String(decoding: try SettleJSON.encode(event.payload), as: UTF8.self)
-        let type = event.type.rawValue
-        let key = (event.orderID ?? event.id).lowercased
+        try await insert(id: event.id, merchantID: event.merchantID, orderID: event.orderID, type: event.type,
+                         data: try SettleJSON.encode(event.payload), createdAt: event.createdAt, on: connection, logger: logger)
+    }
+
+    /// An event whose `data` is already encoded; keyed by its order, or by its own id when it
+    /// is about no order.
+    static func insert(id: UUID, merchantID: UUID, orderID: UUID?, type: EventType, data: [UInt8], createdAt: Date,
+                       on connection: PostgresConnection, logger: Logger) async throws {
+        let data = String(decoding: data, as: UTF8.self)
+        let key = (orderID ?? id).lowercased
         try await connection.query("""
             WITH event AS (
                 INSERT INTO events (id, merchant_id, order_id, type, data, created_at)
-                VALUES (\(event.id), \(event.merchantID), \(event.orderID), \(type), \(data)::jsonb, \(event.createdAt))
+                VALUES (\(id), \(merchantID), \(orderID), \(type.rawValue), \(data)::jsonb, \(createdAt))
                 RETURNING id, merchant_id, type, data, created_at
             )
             INSERT INTO outbox (event_id, topic, key, payload, headers, created_at)
-            SELECT id, \(event.type.topic), \(key), settle_event_envelope(id, type, merchant_id, created_at, data),
+            SELECT id, \(type.topic), \(key), settle_event_envelope(id, type, merchant_id, created_at, data),
                    settle_outbox_headers(id, type, \(TraceParent.random())), created_at
             FROM event
             """, logger: logger)

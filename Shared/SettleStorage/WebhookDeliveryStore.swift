@@ -61,14 +61,14 @@ public struct WebhookDeliveryStore: Sendable {
     /// endpoint (one for a FIFO endpoint, and only its earliest undelivered delivery), none
     /// for an endpoint that is disabled or whose circuit is open. A delivery another sender
     /// holds is never claimed: the lease is checked again under the row's lock. An endpoint whose
-    /// circuit has just closed again (still `circuit.failures` failures in a row) gets one.
-    public func claim(limit: Int, perEndpoint: Int, circuit: WebhookDeliveryCircuit, lease: Duration) async throws -> [Claimed] {
+    /// circuit has just closed again (still `health.failures` failures in a row) gets one.
+    public func claim(limit: Int, perEndpoint: Int, health: WebhookEndpointHealth, lease: Duration) async throws -> [Claimed] {
         let token = UUID()
         let leaseSeconds = lease.seconds
         var ids: [UUID] = []
         for try await id in try await client.query("""
             WITH due AS (
-                SELECT d.id, d.endpoint_id, d.sequence, d.next_attempt_at, e.fifo OR e.consecutive_failures >= \(circuit.failures) AS single
+                SELECT d.id, d.endpoint_id, d.sequence, d.next_attempt_at, e.fifo OR e.consecutive_failures >= \(health.failures) AS single
                 FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
                 WHERE d.status = 'pending' AND d.next_attempt_at <= now() AND (d.lease_until IS NULL OR d.lease_until < now())
                   AND e.enabled AND e.deleted_at IS NULL AND (e.circuit_open_until IS NULL OR e.circuit_open_until < now())
@@ -136,7 +136,7 @@ public struct WebhookDeliveryStore: Sendable {
     /// Records an attempt and its decision in one transaction: the attempt row, the delivery's
     /// new state (released), the endpoint's health, and for a dead delivery its message to
     /// `deadLetterTopic` through the outbox. False if the claim was no longer this sender's.
-    public func record(_ delivery: Claimed, _ attempt: Attempt, decision: WebhookRetryPolicy.Decision, circuit: WebhookDeliveryCircuit,
+    public func record(_ delivery: Claimed, _ attempt: Attempt, decision: WebhookRetryPolicy.Decision, health: WebhookEndpointHealth,
                        deadLetterTopic: String) async throws -> Bool {
         let latencyMs = Int32(clamping: attempt.latency.milliseconds)
         let status: String
@@ -150,8 +150,6 @@ public struct WebhookDeliveryStore: Sendable {
         }
         let succeeded = decision == .delivered
         let code = attempt.statusCode.map(Int32.init)
-        let openSeconds = circuit.open.seconds
-        let failures = circuit.failures
         return try await client.withTransaction(logger: logger) { connection in
             var owned = false
             for try await _ in try await connection.query("""
@@ -173,19 +171,8 @@ public struct WebhookDeliveryStore: Sendable {
                     UPDATE webhook_endpoints SET consecutive_failures = 0, failing_since = NULL, circuit_open_until = NULL
                     WHERE id = \(delivery.endpointID) AND consecutive_failures > 0
                     """, logger: logger)
-            } else {
-                let gone = decision == .gone
-                try await connection.query("""
-                    UPDATE webhook_endpoints
-                    SET consecutive_failures = consecutive_failures + 1, failing_since = coalesce(failing_since, now()),
-                        circuit_open_until = CASE WHEN consecutive_failures + 1 >= \(failures)
-                                                  THEN now() + make_interval(secs => \(openSeconds)) END,
-                        enabled = enabled AND NOT \(gone),
-                        disabled_reason = CASE WHEN \(gone) THEN 'gone' ELSE disabled_reason END,
-                        disabled_at = CASE WHEN \(gone) THEN now() ELSE disabled_at END,
-                        updated_at = now()
-                    WHERE id = \(delivery.endpointID)
-                    """, logger: logger)
+            } else if try await Self.recordFailure(of: delivery.endpointID, gone: decision == .gone, health: health, on: connection, logger: logger) {
+                try await Self.recordDisabled(delivery.endpointID, on: connection, logger: logger)
             }
             if status == "dead" {
                 let errorClass = decision == .gone ? "endpoint_gone" : "webhook_attempts_exhausted"
@@ -204,6 +191,47 @@ public struct WebhookDeliveryStore: Sendable {
             }
             return true
         }
+    }
+
+    /// Counts a failed attempt against its endpoint: opens the circuit after `health.failures`
+    /// in a row, and disables the endpoint when it answered 410 or has failed every attempt
+    /// for `health.disableAfter`. True if this failure disabled it.
+    private static func recordFailure(of endpoint: UUID, gone: Bool, health: WebhookEndpointHealth,
+                                      on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        var disabledNow = false
+        for try await value in try await connection.query("""
+            WITH before AS (SELECT id, enabled, failing_since FROM webhook_endpoints WHERE id = \(endpoint) FOR UPDATE),
+            verdict AS (
+                SELECT id, enabled AND \(gone) AS gone,
+                       enabled AND coalesce(failing_since, now()) <= now() - make_interval(secs => \(health.disableAfter.seconds)) AS failing
+                FROM before
+            )
+            UPDATE webhook_endpoints e
+            SET consecutive_failures = e.consecutive_failures + 1, failing_since = coalesce(e.failing_since, now()),
+                circuit_open_until = CASE WHEN e.consecutive_failures + 1 >= \(health.failures)
+                                          THEN now() + make_interval(secs => \(health.open.seconds)) END,
+                enabled = e.enabled AND NOT (verdict.gone OR verdict.failing),
+                disabled_reason = CASE WHEN verdict.gone THEN 'gone' WHEN verdict.failing THEN 'failing' ELSE e.disabled_reason END,
+                disabled_at = CASE WHEN verdict.gone OR verdict.failing THEN now() ELSE e.disabled_at END,
+                updated_at = now()
+            FROM verdict WHERE e.id = verdict.id
+            RETURNING verdict.gone OR verdict.failing
+            """, logger: logger).decode(Bool.self) { disabledNow = value }
+        return disabledNow
+    }
+
+    /// The `webhook_endpoint.disabled` event of an endpoint the dispatcher has just disabled,
+    /// with its outbox row: the merchant sees it in `GET /v1/events`, and endpoints subscribed
+    /// to it receive it.
+    private static func recordDisabled(_ id: UUID, on connection: PostgresConnection, logger: Logger) async throws {
+        let rows = try await connection.query("""
+            SELECT \(unescaped: WebhookEndpointStore.selectList) FROM webhook_endpoints WHERE id = \(id)
+            """, logger: logger)
+        guard let endpoint = try await WebhookEndpointStore.endpoints(rows).first else { return }
+        struct Payload: Encodable { var object: WebhookEndpointObject }
+        try await EventWriter.insert(id: UUIDv7.make(), merchantID: endpoint.merchantID, orderID: nil, type: .webhookEndpointDisabled,
+                                     data: try SettleJSON.encode(Payload(object: WebhookEndpointObject(endpoint))), createdAt: Date(),
+                                     on: connection, logger: logger)
     }
 
     // MARK: the API's view

@@ -96,14 +96,19 @@ public struct WebhookEndpointStore: Sendable {
         return deleted
     }
 
-    /// Enables an endpoint (clearing why it was disabled) or disables it by the merchant's hand.
+    /// Enables an endpoint (clearing why it was disabled and its record of failures, so it starts
+    /// with a closed circuit) or disables it by the merchant's hand.
     public func setEnabled(_ enabled: Bool, id: UUID, merchant: UUID, claim: IdempotencyClaim?, response: Answer) async throws -> WebhookEndpoint? {
         let reason: String? = enabled ? nil : WebhookEndpoint.DisabledReason.manual.rawValue
         return try await change(claim: claim, response: response) { connection in
             try await connection.query("""
                 UPDATE webhook_endpoints
                 SET enabled = \(enabled), disabled_reason = \(reason),
-                    disabled_at = CASE WHEN \(enabled) THEN NULL ELSE coalesce(disabled_at, now()) END, updated_at = now()
+                    disabled_at = CASE WHEN \(enabled) THEN NULL ELSE coalesce(disabled_at, now()) END,
+                    consecutive_failures = CASE WHEN \(enabled) THEN 0 ELSE consecutive_failures END,
+                    failing_since = CASE WHEN \(enabled) THEN NULL ELSE failing_since END,
+                    circuit_open_until = CASE WHEN \(enabled) THEN NULL ELSE circuit_open_until END,
+                    updated_at = now()
                 WHERE id = \(id) AND merchant_id = \(merchant) AND deleted_at IS NULL
                 RETURNING \(unescaped: Self.selectList)
                 """, logger: logger)
@@ -114,11 +119,10 @@ public struct WebhookEndpointStore: Sendable {
     /// (a secret rotated again within that time is dropped: two secrets sign at most).
     public func rotateSecret(id: UUID, merchant: UUID, secret: String, overlap: Duration, claim: IdempotencyClaim?,
                              response: Answer) async throws -> WebhookEndpoint? {
-        let seconds = Double(overlap.components.seconds)
         return try await change(claim: claim, response: response) { connection in
             try await connection.query("""
                 UPDATE webhook_endpoints
-                SET previous_secret = secret, previous_secret_expires_at = now() + make_interval(secs => \(seconds)),
+                SET previous_secret = secret, previous_secret_expires_at = now() + make_interval(secs => \(overlap.seconds)),
                     secret = \(secret), updated_at = now()
                 WHERE id = \(id) AND merchant_id = \(merchant) AND deleted_at IS NULL
                 RETURNING \(unescaped: Self.selectList)
