@@ -103,6 +103,11 @@ struct DispatcherTests {
             }
             #expect(try await fixture.deliveries(endpoint.id) == ["dead": 1])
             #expect(try await fixture.scalar("SELECT count(*)::int FROM webhook_attempts") == 1)
+            #expect(try await fixture.scalar("""
+                SELECT count(*)::int FROM events
+                WHERE type = 'webhook_endpoint.disabled' AND data->'object'->>'id' = \(endpoint.id.lowercased)
+                  AND data->'object'->>'disabled_reason' = 'gone'
+                """) == 1, "the merchant is told, in an event")
         }
     }
 
