@@ -33,12 +33,10 @@ key="demo-$(date +%s)"
 echo "$key:hello from Settle" | kcat -b "$KAFKA_BROKERS" -P -t settle.demo -K : -H event-type=demo
 kcat -b "$KAFKA_BROKERS" -C -t settle.demo -o beginning -e -q -f '%k %s (%h)\n' | grep "$key"
 
-echo "==> a merchant, its webhook endpoint (the stack's sink at $SETTLE_SINK_URL) and two orders through the API at $SETTLE_API_URL"
-api_key=$(.build/debug/settle merchant create --name "Demo shop" --json | sed -E 's/.*"api_key":"([^"]+)".*/\1/')
-curl -fsS -X POST "$SETTLE_API_URL/v1/webhook-endpoints" \
-  -H "Authorization: Bearer $api_key" -H "Content-Type: application/json" \
-  -d "{\"url\":\"$SETTLE_SINK_URL/hooks/demo\",\"enabled_events\":[\"payment.succeeded\",\"payment.failed\"],\"description\":\"demo\"}" \
-  | python3 -c 'import json, sys; e = json.load(sys.stdin); print("    endpoint", e["id"], "secret", e["secret"][:12] + "…")'
+echo "==> the demo merchant settle up made (.settle/demo.env), its webhook endpoint at the stack's sink ($SETTLE_SINK_URL), two orders through the API at $SETTLE_API_URL"
+source .settle/demo.env
+api_key=$SETTLE_DEMO_API_KEY
+echo "    merchant $SETTLE_DEMO_MERCHANT_ID, endpoint $SETTLE_DEMO_ENDPOINT_ID"
 create() {  # $1: payment method → the new order's id
   curl -fsS -X POST "$SETTLE_API_URL/v1/orders" \
     -H "Authorization: Bearer $api_key" -H "Content-Type: application/json" -H "Idempotency-Key: demo-$key-$1" \
@@ -63,8 +61,8 @@ echo "    their events (GET /v1/events):"
 curl -fsS "$SETTLE_API_URL/v1/events?limit=4" -H "Authorization: Bearer $api_key" \
   | python3 -c 'import json, sys; [print("     ", e["type"], e["order_id"]) for e in json.load(sys.stdin)["data"]]'
 echo "==> the dispatcher signs their payment events and delivers them to the sink, which verifies the signatures"
-events=$(curl -fsS "$SETTLE_API_URL/v1/events?type=payment.succeeded&limit=1" -H "Authorization: Bearer $api_key" \
-  | python3 -c 'import json, sys; print(json.load(sys.stdin)["data"][0]["id"])')
+events=$(curl -fsS "$SETTLE_API_URL/v1/events?type=payment.succeeded&limit=10" -H "Authorization: Bearer $api_key" \
+  | python3 -c 'import json, sys; print(next(e["id"] for e in json.load(sys.stdin)["data"] if e["order_id"] == sys.argv[1]))' "$ok")
 received() { curl -fsS "$SETTLE_SINK_URL/deliveries?event_id=$1" | sed -E 's/.*"received":([0-9]+).*/\1/'; }
 for _ in $(seq 1 150); do [ "$(received "$events")" -ge 1 ] && break; sleep 0.2; done
 [ "$(received "$events")" -ge 1 ] || { echo "the webhook did not arrive; see .settle/logs/settle-dispatcher.log"; exit 1; }

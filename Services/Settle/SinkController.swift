@@ -10,6 +10,8 @@ import SettleDomain
 ///     POST /hooks, /hooks/{name}   a webhook: verified (Standard Webhooks), deduplicated by webhook-id
 ///     GET  /deliveries             totals, the webhook-ids in order of arrival, the most answered at once
 ///     GET  /deliveries?event_id=   how often one event arrived (webhook-id = event id)
+///     GET  /arrivals               text, one line per webhook-id: the id, a tab, when it first
+///                                  arrived in Unix microseconds (what benchmarks measure latency to)
 ///     PUT  /secrets                {"secrets": ["whsec_…"]}: what signatures are verified with
 ///                                  (with --secrets-from-database, also every endpoint's pointing here)
 ///     POST /fault                  {"status"?, "delay_ms"?, "retry_after"?, "seconds"}: misbehave for a while
@@ -22,6 +24,7 @@ struct SinkController: Sendable {
         router.post("/hooks") { request, context in try await receive(request, context: context) }
         router.post("/hooks/:name") { request, context in try await receive(request, context: context) }
         router.get("/deliveries") { request, _ in deliveries(request) }
+        router.get("/arrivals") { _, _ in arrivals() }
         router.put("/secrets") { request, context in try await setSecrets(request, context: context) }
         router.post("/fault") { request, context in try await setFault(request, context: context) }
         router.delete("/fault") { _, _ in
@@ -73,6 +76,16 @@ struct SinkController: Sendable {
             "duplicates": counts.deliveries.values.reduce(0) { $0 + max(0, $1 - 1) }, "rejected": counts.rejected,
             "faulted": counts.faulted, "webhook_ids": counts.order, "max_in_flight": counts.maxInFlight,
         ])
+    }
+
+    private func arrivals() -> Response {
+        let counts = state.snapshot
+        var text = ""
+        text.reserveCapacity(counts.order.count * 56)
+        for (id, at) in zip(counts.order, counts.firstArrivals) {
+            text += "\(id)\t\(Int64((at.timeIntervalSince1970 * 1e6).rounded()))\n"
+        }
+        return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
     private func setSecrets(_ request: Request, context: BasicRequestContext) async throws -> Response {

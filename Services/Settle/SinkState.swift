@@ -16,6 +16,7 @@ final class SinkState: Sendable {
     struct Counts: Sendable {
         var deliveries: [String: Int] = [:]     // webhook-id → requests received
         var order: [String] = []                // webhook-ids in order of first arrival
+        var firstArrivals: [Date] = []          // when each of them first arrived, in the same order
         var rejected = 0
         var faulted = 0
         /// Verified requests being answered right now, and the most there ever were at once.
@@ -80,7 +81,10 @@ final class SinkState: Sendable {
         counts.withLock { counts in
             let seen = counts.deliveries[webhookID, default: 0]
             counts.deliveries[webhookID] = seen + 1
-            if seen == 0 { counts.order.append(webhookID) }
+            if seen == 0 {
+                counts.order.append(webhookID)
+                counts.firstArrivals.append(Date())
+            }
             return seen == 0
         }
     }

@@ -18,6 +18,8 @@ struct StackLayout {
     var logs: URL { root.appendingPathComponent("logs") }
     var run: URL { root.appendingPathComponent("run") }
     var stackEnv: URL { root.appendingPathComponent("stack.env") }
+    /// The demo merchant `settle up` made, with its API key (mode 0600).
+    var demoEnv: URL { root.appendingPathComponent("demo.env") }
     var redisPIDFile: URL { run.appendingPathComponent("redis.pid") }
     var brokerStateFile: URL { run.appendingPathComponent("broker.env") }
 

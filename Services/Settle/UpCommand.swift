@@ -49,6 +49,8 @@ struct UpCommand: AsyncParsableCommand {
         for service in LocalService.all {
             try await service.start(layout, environment: environment)
         }
+        let demo = try await DemoAccount.ensure(file: layout.demoEnv, environment: environment,
+                                                sinkURL: "http://127.0.0.1:\(layout.portBase + ServicePorts.sink)")
 
         print("""
         Settle's local stack is up:
@@ -59,6 +61,10 @@ struct UpCommand: AsyncParsableCommand {
         \(LocalService.all.map { "  \($0.name.padding(toLength: 17, withPad: " ", startingAt: 0)) \($0.url(layout))" }.joined(separator: "\n"))
           settings         \(layout.stackEnv.path)
           logs             \(layout.logs.path)/
+        Demo merchant "Demo shop" \(demo.merchant.lowercased), its API key in \(layout.demoEnv.path),
+        its webhook endpoint \(demo.endpoint?.lowercased ?? "(none)") at the sink: source both files and try
+          curl -s -X POST "$SETTLE_API_URL/v1/orders" -H "Authorization: Bearer $SETTLE_DEMO_API_KEY" \\
+            -H "Content-Type: application/json" -d '{"amount":1299,"currency":"usd","payment_method":"pm_card_ok"}'
         """)
     }
 

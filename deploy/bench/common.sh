@@ -4,6 +4,12 @@
 
 psql=$(ls /usr/lib/postgresql/*/bin/psql | tail -1)
 
+# need COMMAND…: stops the run, naming the Debian package, when one is not installed.
+need() {
+  local command
+  for command in "$@"; do command -v "$command" >/dev/null || { echo "$command is not installed (apt-get install $command)"; exit 1; }; done
+}
+
 # release_build PRODUCT…: builds them in SETTLE_BUILD_PATH (default .build); sets bin.
 release_build() {
   local build="${SETTLE_BUILD_PATH:-.build}" product

@@ -1,5 +1,7 @@
 -- wrk script: POST /v1/orders with a unique Idempotency-Key per request.
--- SETTLE_BENCH_KEY (the merchant's API key) comes from the environment.
+-- SETTLE_BENCH_KEY (the merchant's API key) comes from the environment. With
+-- SETTLE_BENCH_DELAY_MS each connection waits that long after each answer before its next
+-- request, which paces the load near connections × 1000 / (delay + latency) requests per second.
 local counter = 0
 local thread_id = 0
 local threads = {}
@@ -14,6 +16,13 @@ function init(args)
   key = os.getenv("SETTLE_BENCH_KEY")
   run = os.getenv("SETTLE_BENCH_RUN") or tostring(os.time())
   body = '{"amount":1299,"currency":"usd","payment_method":"pm_card_ok","description":"load test"}'
+end
+
+local pause = tonumber(os.getenv("SETTLE_BENCH_DELAY_MS") or "")
+if pause then
+  function delay()
+    return pause
+  end
 end
 
 function request()

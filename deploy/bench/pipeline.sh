@@ -16,12 +16,11 @@ cd "$(dirname "$0")/../.."
 set -a; source .settle/stack.env; set +a
 seconds="${1:-20}"
 connections="${2:-64}"
-command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"; exit 1; }
-command -v kcat >/dev/null || { echo "kcat is not installed (apt-get install kcat)"; exit 1; }
 peer="$(cd .. && pwd)/shared/bench/peer/run.sh"
 [ -x "$peer" ] || [ -f "$peer" ] || { echo "the peer is missing: $peer"; exit 1; }
 # shellcheck disable=SC1091
 source deploy/bench/common.sh
+need wrk kcat
 release_build settle-api settle-relay settle
 bench_database
 prefix="bench$(date +%s)."
