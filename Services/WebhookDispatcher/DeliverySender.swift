@@ -9,6 +9,7 @@ import Synchronization
 /// Sends due deliveries from the table: claims as many as it has free slots (at most
 /// `perEndpoint` per endpoint, so a slow or hanging endpoint holds a few slots and never the
 /// rest), sends each in a task of its own, and records each answer with what follows from it.
+/// It claims when its `Doorbell` rings (new deliveries, a freed slot, every poll interval).
 /// On graceful shutdown it claims nothing more and lets the deliveries in flight finish; if it
 /// is killed instead, their leases end and another sender (or the next start) claims them.
 final class DeliverySender: Service, Sendable {
@@ -19,9 +20,11 @@ final class DeliverySender: Service, Sendable {
     private let logger: Logger
     private let inFlight = Atomic<Int>(0)
     private let stopping = Atomic<Bool>(false)
+    private let doorbell: Doorbell
 
-    init(store: WebhookDeliveryStore, sender: WebhookSender, settings: DispatcherSettings, logger: Logger) {
+    init(store: WebhookDeliveryStore, sender: WebhookSender, settings: DispatcherSettings, doorbell: Doorbell, logger: Logger) {
         self.store = store
+        self.doorbell = doorbell
         self.sender = sender
         self.settings = settings
         // The relay adds the deployment's topic prefix to every outbox row's topic.
@@ -32,20 +35,27 @@ final class DeliverySender: Service, Sendable {
     func run() async throws {
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
+                // Deliveries come due on their schedule, and other dispatchers write some: look every `poll`.
+                group.addTask {
+                    while !self.stopping.load(ordering: .relaxed) {
+                        try? await Task.sleep(for: self.settings.poll)
+                        self.doorbell.ring()
+                    }
+                }
                 var failures = 0
-                while !self.stopping.load(ordering: .relaxed) {
+                for await _ in self.doorbell.rings {
+                    if self.stopping.load(ordering: .relaxed) { break }
                     let free = self.settings.concurrency - self.inFlight.load(ordering: .relaxed)
+                    guard free > 0 else { continue }  // a finishing delivery rings
                     var claimed: [WebhookDeliveryStore.Claimed] = []
-                    if free > 0 {
-                        do {
-                            claimed = try await self.store.claim(limit: free, perEndpoint: self.settings.perEndpoint,
-                                                                 health: self.settings.health, lease: self.settings.lease)
-                            failures = 0
-                        } catch {
-                            failures += 1
-                            if failures == 1 || failures % 20 == 0 {
-                                self.logger.warning("cannot claim deliveries; retrying", metadata: ["error": "\(String(reflecting: error))"])
-                            }
+                    do {
+                        claimed = try await self.store.claim(limit: free, perEndpoint: self.settings.perEndpoint,
+                                                             health: self.settings.health, lease: self.settings.lease)
+                        failures = 0
+                    } catch {
+                        failures += 1
+                        if failures == 1 || failures % 20 == 0 {
+                            self.logger.warning("cannot claim deliveries; retrying", metadata: ["error": "\(String(reflecting: error))"])
                         }
                     }
                     for delivery in claimed {
@@ -53,17 +63,17 @@ final class DeliverySender: Service, Sendable {
                         group.addTask {
                             await self.deliver(delivery)
                             self.inFlight.subtract(1, ordering: .relaxed)
+                            self.doorbell.ring()  // a slot is free, and an endpoint's next delivery may be waiting for it
                         }
                     }
                     // A full claim may have more behind it: claim again at once.
-                    if claimed.isEmpty || claimed.count < free {
-                        try? await Task.sleep(for: self.settings.poll)
-                    }
+                    if claimed.count == free { self.doorbell.ring() }
                 }
                 // The deliveries in flight finish (each within the HTTP time-out) before the group ends.
             }
         } onGracefulShutdown: {
             self.stopping.store(true, ordering: .relaxed)
+            self.doorbell.ring()
         }
         try? await sender.http.shutdown()
     }

@@ -14,12 +14,14 @@ import SettleStorage
 final class EventFanOut: Service, Sendable {
     private let consumer: KafkaConsumer
     private let store: WebhookDeliveryStore
+    private let doorbell: Doorbell
     private let logger: Logger
     private let backoff = Backoff(base: .milliseconds(100), cap: .seconds(5))
 
-    init(consumer: KafkaConsumer, store: WebhookDeliveryStore, logger: Logger) {
+    init(consumer: KafkaConsumer, store: WebhookDeliveryStore, doorbell: Doorbell, logger: Logger) {
         self.consumer = consumer
         self.store = store
+        self.doorbell = doorbell
         self.logger = logger
     }
 
@@ -42,6 +44,7 @@ final class EventFanOut: Service, Sendable {
                 do {
                     if let written = try await store.fanOut(eventID: eventID) {
                         Counter(label: "settle_webhook_deliveries_created_total").increment(by: written)
+                        if written > 0 { doorbell.ring() }  // due now: the sender need not wait for its poll
                     } else {
                         Counter(label: "settle_dispatcher_messages_skipped_total", dimensions: [("reason", "unknown_event")]).increment()
                         logger.error("message names no event of Settle's; skipped", metadata: metadata)

@@ -25,13 +25,14 @@ struct WebhookDispatcherMain {
             configuration.connectionPool = .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: settings.perEndpoint)
             let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
             let store = WebhookDeliveryStore(client: context.postgres, logger: context.logger)
+            let doorbell = Doorbell()
             let sender = DeliverySender(
                 store: store,
                 sender: WebhookSender(http: http, destination: WebhookDestination(policy: settings.addresses), timeout: settings.timeout),
-                settings: settings, logger: context.logger)
+                settings: settings, doorbell: doorbell, logger: context.logger)
             // Stopped in reverse: the sender finishes its deliveries in flight, the fan-out stops
             // reading, and last the consumer leaves the group.
-            return [consumer, EventFanOut(consumer: consumer, store: store, logger: context.logger), sender]
+            return [consumer, EventFanOut(consumer: consumer, store: store, doorbell: doorbell, logger: context.logger), sender]
         }
     }
 }

@@ -87,6 +87,21 @@ struct DispatcherTests {
         }
     }
 
+    @Test("With a poll of ten minutes, twenty events to an endpoint taking one at a time all arrive: a fan-out and a finished delivery wake the sender")
+    func wokenNotPolled() async throws {
+        try await DispatcherFixture.run { fixture in
+            let sink = try await fixture.startSink()
+            let endpoint = try await fixture.endpoint(sink.hooks("one-at-a-time"))
+            try await sink.setSecrets([endpoint.secret])
+            // The first claim happens at start, before any event; every later one must be rung for.
+            _ = try await fixture.startDispatcher(["SETTLE_WEBHOOK_POLL_MS": "600000", "SETTLE_WEBHOOK_ENDPOINT_CONCURRENCY": "1"])
+            var events: [UUID] = []
+            for _ in 0..<20 { events.append(try await fixture.publishEvent()) }
+            try await eventually("every event to arrive") { try await fixture.deliveries(endpoint.id) == ["succeeded": 20] }
+            for event in events { #expect(try await sink.received(event) == 1) }
+        }
+    }
+
     @Test("410 Gone disables the endpoint at once: the delivery is dead and nothing more is sent to it")
     func goneDisables() async throws {
         try await DispatcherFixture.run { fixture in
