@@ -84,7 +84,8 @@ final class PaymentWorker: Service, Sendable {
             if let depth = try? await deadLetters.depth() {
                 Gauge(label: "settle_dlq_depth", dimensions: [("topic", topics.deadLetter)]).record(depth[topics.deadLetter] ?? 0)
             }
-            _ = try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(5)) }
+            // Shutting down or cancelled: stop here, or this loop would spin without its sleep.
+            do { try await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(5)) } } catch { return }
         }
     }
 }

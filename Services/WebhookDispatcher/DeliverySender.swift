@@ -3,6 +3,7 @@ import Logging
 import Metrics
 import ServiceLifecycle
 import SettleDomain
+import SettleRuntime
 import SettleStorage
 import Synchronization
 
@@ -35,27 +36,20 @@ final class DeliverySender: Service, Sendable {
     func run() async throws {
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
-                // Deliveries come due on their schedule, and other dispatchers write some: look every `poll`.
-                group.addTask {
-                    while !self.stopping.load(ordering: .relaxed) {
-                        try? await Task.sleep(for: self.settings.poll)
-                        self.doorbell.ring()
-                    }
-                }
                 var failures = 0
-                for await _ in self.doorbell.rings {
-                    if self.stopping.load(ordering: .relaxed) { break }
+                while !self.stopping.load(ordering: .relaxed), !Task.isCancelled {
                     let free = self.settings.concurrency - self.inFlight.load(ordering: .relaxed)
-                    guard free > 0 else { continue }  // a finishing delivery rings
                     var claimed: [WebhookDeliveryStore.Claimed] = []
-                    do {
-                        claimed = try await self.store.claim(limit: free, perEndpoint: self.settings.perEndpoint,
-                                                             health: self.settings.health, lease: self.settings.lease)
-                        failures = 0
-                    } catch {
-                        failures += 1
-                        if failures == 1 || failures % 20 == 0 {
-                            self.logger.warning("cannot claim deliveries; retrying", metadata: ["error": "\(String(reflecting: error))"])
+                    if free > 0 {
+                        do {
+                            claimed = try await self.store.claim(limit: free, perEndpoint: self.settings.perEndpoint,
+                                                                 health: self.settings.health, lease: self.settings.lease)
+                            failures = 0
+                        } catch {
+                            failures += 1
+                            if failures == 1 || failures % 20 == 0 {
+                                self.logger.warning("cannot claim deliveries; retrying", metadata: ["error": "\(String(reflecting: error))"])
+                            }
                         }
                     }
                     for delivery in claimed {
@@ -66,8 +60,12 @@ final class DeliverySender: Service, Sendable {
                             self.doorbell.ring()  // a slot is free, and an endpoint's next delivery may be waiting for it
                         }
                     }
-                    // A full claim may have more behind it: claim again at once.
-                    if claimed.count == free { self.doorbell.ring() }
+                    // A full claim may have more behind it: claim again at once. Otherwise wait for
+                    // a ring (deliveries written, a slot freed) or the poll, for deliveries that
+                    // came due on their schedule or that another dispatcher wrote.
+                    if claimed.isEmpty || claimed.count < free {
+                        await self.doorbell.wait(upTo: self.settings.poll)
+                    }
                 }
                 // The deliveries in flight finish (each within the HTTP time-out) before the group ends.
             }

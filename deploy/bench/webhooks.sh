@@ -30,31 +30,32 @@ for topic in orders.v1.dlq orders.v1.parked payments.v1.dlq; do
   curl -fsS -X POST "$SETTLE_BROKER_ADMIN_URL/topics/$prefix$topic?partitions=3" >/dev/null
 done
 
-# Every process of the run: on the run's database and topics, logging warnings only.
-bench() { env DATABASE_URL="$bench_url" SETTLE_TOPIC_PREFIX="$prefix" SETTLE_LOG_LEVEL=warning "$@"; }
+# Every process of the run: on the run's database and topics, logging warnings only (env execs
+# the program, so $! is its PID and the EXIT trap stops it).
+bench=(env DATABASE_URL="$bench_url" SETTLE_TOPIC_PREFIX="$prefix" SETTLE_LOG_LEVEL=warning)
 api_port=$((SETTLE_PORT_BASE + 90)); processor_port=$((SETTLE_PORT_BASE + 95)); dispatcher_port=$((SETTLE_PORT_BASE + 88))
 sink_port=$((SETTLE_PORT_BASE + 89)); hanging_port=$((SETTLE_PORT_BASE + 91))
-bench "$bin"/settle processor --port "$processor_port" >>.settle/logs/bench-processor.log 2>&1 & pids+=($!)
-bench SETTLE_API_PORT=$api_port SETTLE_RATE_LIMIT=1000000 SETTLE_RATE_LIMIT_BURST=1000000 \
+"${bench[@]}" "$bin"/settle processor --port "$processor_port" >>.settle/logs/bench-processor.log 2>&1 & pids+=($!)
+"${bench[@]}" SETTLE_API_PORT=$api_port SETTLE_RATE_LIMIT=1000000 SETTLE_RATE_LIMIT_BURST=1000000 \
   SETTLE_WEBHOOK_ALLOWED_NETWORKS=127.0.0.0/8 "$bin"/settle-api >>.settle/logs/bench-api.log 2>&1 & pids+=($!)
 for port in $((SETTLE_PORT_BASE + 93)) $((SETTLE_PORT_BASE + 94)); do
-  bench SETTLE_RELAY_PORT=$port "$bin"/settle-relay >>.settle/logs/bench-relay.log 2>&1 & pids+=($!)
+  "${bench[@]}" SETTLE_RELAY_PORT=$port "$bin"/settle-relay >>.settle/logs/bench-relay.log 2>&1 & pids+=($!)
 done
 for port in $((SETTLE_PORT_BASE + 96)) $((SETTLE_PORT_BASE + 97)); do
-  bench SETTLE_WORKER_PORT=$port SETTLE_WORKER_GROUP="${prefix}workers" SETTLE_PROCESSOR_URL="http://127.0.0.1:$processor_port" \
+  "${bench[@]}" SETTLE_WORKER_PORT=$port SETTLE_WORKER_GROUP="${prefix}workers" SETTLE_PROCESSOR_URL="http://127.0.0.1:$processor_port" \
     "$bin"/settle-worker >>.settle/logs/bench-worker.log 2>&1 & pids+=($!)
 done
-bench SETTLE_DISPATCHER_PORT=$dispatcher_port SETTLE_DISPATCHER_GROUP="${prefix}dispatcher" SETTLE_WEBHOOK_ALLOWED_NETWORKS=127.0.0.0/8 \
+"${bench[@]}" SETTLE_DISPATCHER_PORT=$dispatcher_port SETTLE_DISPATCHER_GROUP="${prefix}dispatcher" SETTLE_WEBHOOK_ALLOWED_NETWORKS=127.0.0.0/8 \
   "$bin"/settle-dispatcher >>.settle/logs/bench-dispatcher.log 2>&1 & pids+=($!)
-bench "$bin"/settle sink --port "$sink_port" --secrets-from-database >>.settle/logs/bench-sink.log 2>&1 & pids+=($!)
-bench "$bin"/settle sink --port "$hanging_port" --secrets-from-database >>.settle/logs/bench-sink.log 2>&1 & pids+=($!)
+"${bench[@]}" "$bin"/settle sink --port "$sink_port" --secrets-from-database >>.settle/logs/bench-sink.log 2>&1 & pids+=($!)
+"${bench[@]}" "$bin"/settle sink --port "$hanging_port" --secrets-from-database >>.settle/logs/bench-sink.log 2>&1 & pids+=($!)
 for port in "$processor_port" "$api_port" $((SETTLE_PORT_BASE + 93)) $((SETTLE_PORT_BASE + 94)) $((SETTLE_PORT_BASE + 96)) \
             $((SETTLE_PORT_BASE + 97)) "$dispatcher_port" "$sink_port" "$hanging_port"; do
   wait_healthy "$port"
 done
 
 export SETTLE_BENCH_KEY
-SETTLE_BENCH_KEY=$(bench "$bin"/settle merchant create --name "webhook bench" --json | sed -E 's/.*"api_key":"([^"]+)".*/\1/')
+SETTLE_BENCH_KEY=$("${bench[@]}" "$bin"/settle merchant create --name "webhook bench" --json | sed -E 's/.*"api_key":"([^"]+)".*/\1/')
 endpoint() {  # $1: URL → the endpoint's id
   curl -fsS -X POST "http://127.0.0.1:$api_port/v1/webhook-endpoints" -H "Authorization: Bearer $SETTLE_BENCH_KEY" \
     -H "Content-Type: application/json" -d "{\"url\":\"$1\",\"enabled_events\":[\"payment.succeeded\"]}" |
@@ -95,6 +96,15 @@ phase() {  # $1: name; runs the load, waits for every succeeded order's webhook,
        UNION ALL SELECT '${name}_webhook_p99_ms=' || round(percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM received - created) * 1000)::numeric, 1) FROM run
        UNION ALL SELECT '${name}_webhook_max_ms=' || round(max(extract(epoch FROM received - created) * 1000)::numeric, 1) FROM run"
 }
+
+echo "==> warm-up: orders through the whole path until one's webhook arrives (consumer groups formed)" >&2
+for _ in $(seq 1 120); do
+  curl -sS -o /dev/null -X POST "http://127.0.0.1:$api_port/v1/orders" -H "Authorization: Bearer $SETTLE_BENCH_KEY" \
+    -H "Content-Type: application/json" -d '{"amount":100,"currency":"usd","payment_method":"pm_card_ok"}'
+  [ "$(received)" -gt 0 ] && break
+  sleep 0.5
+done
+[ "$(received)" -gt 0 ] || { echo "no webhook arrived within a minute; see .settle/logs/bench-*.log"; exit 1; }
 
 phase healthy
 # The second endpoint's receiver holds every request past the dispatcher's 15 s time-out.

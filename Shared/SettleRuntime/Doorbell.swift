@@ -1,11 +1,15 @@
 import Synchronization
 
-/// Wakes the relay when rows may be waiting (a NOTIFY arrived), or after a timeout as the
-/// fallback poll. Rings while nobody waits are remembered, so none is lost.
-final class Doorbell: Sendable {
+/// Wakes a polling loop when work may be waiting (the relay: a NOTIFY arrived; the dispatcher:
+/// deliveries were written or a slot freed), or after a timeout as the fallback poll. Rings
+/// while nobody waits are remembered, and several count as one, so none is lost and the loop
+/// never spins.
+public final class Doorbell: Sendable {
+    public init() {}
+
     private let state = Mutex<(rung: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
 
-    func ring() {
+    public func ring() {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
             guard let waiter = state.waiter else {
                 state.rung = true
@@ -18,11 +22,11 @@ final class Doorbell: Sendable {
     }
 
     /// Returns at the next ring (at once if one came since the last wait), or after `timeout`.
-    func wait(upTo timeout: Duration) async {
+    public func wait(upTo timeout: Duration) async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 // Cancelled once the wait is over: then it must not ring, or the next wait
-                // would return at once and the relay would spin.
+                // would return at once and the loop would spin.
                 guard (try? await Task.sleep(for: timeout)) != nil else { return }
                 self.ring()
             }
