@@ -5,10 +5,11 @@ import ServiceLifecycle
 import SettleKafka
 import SettleRuntime
 import SettleStorage
+import Synchronization
 
 /// Reads `payments.v1` as a member of the `settle-dispatcher` group and, for each event, writes
-/// a delivery per subscribed endpoint (`WebhookDeliveryStore.fanOut`) before committing the
-/// offset: a crash in between repeats the fan-out, which writes nothing twice. A message that
+/// a delivery per subscribed endpoint (`WebhookDeliveryStore.fanOut`) before its offset is
+/// committed: a crash in between repeats the fan-out, which writes nothing twice. A message that
 /// names no event of Settle's is logged, counted and skipped; a database that cannot be
 /// reached is waited for, never skipped.
 final class EventFanOut: Service, Sendable {
@@ -17,6 +18,9 @@ final class EventFanOut: Service, Sendable {
     private let doorbell: Doorbell
     private let logger: Logger
     private let backoff = Backoff(base: .milliseconds(100), cap: .seconds(5))
+    private let commitInterval = Duration.milliseconds(200)
+    /// The last handled message of each partition, not committed yet.
+    private let handled = Mutex<[KafkaTopicPartition: KafkaConsumerMessage]>([:])
 
     init(consumer: KafkaConsumer, store: WebhookDeliveryStore, doorbell: Doorbell, logger: Logger) {
         self.consumer = consumer
@@ -26,9 +30,41 @@ final class EventFanOut: Service, Sendable {
     }
 
     func run() async throws {
-        await cancelWhenGracefulShutdown {
-            for await message in self.consumer.messages {
-                await self.handle(message)
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                while true {
+                    do { try await Task.sleep(for: self.commitInterval) } catch { return }
+                    await self.commitHandled()
+                }
+            }
+            try? await cancelWhenGracefulShutdown {
+                for await message in self.consumer.messages {
+                    await self.handle(message)
+                }
+            }
+            group.cancelAll()
+        }
+        await commitHandled()  // what was handled is committed before the consumer leaves the group
+    }
+
+    /// Commits the offset after the last handled message of each partition (offsets are
+    /// cumulative). Offsets are committed in the background, every `commitInterval`, not one
+    /// awaited round trip per message, which held the fan-out to the broker's commit latency;
+    /// a crash loses at most the last interval's commits, and those messages are fanned out
+    /// again, which writes nothing twice.
+    private func commitHandled() async {
+        let latest = handled.withLock { handled in
+            defer { handled = [:] }
+            return handled
+        }
+        for message in latest.values {
+            do {
+                try await consumer.commit(message)
+            } catch {
+                logger.warning("offset not committed; messages may be handled again", metadata: [
+                    "kafka.topic": "\(message.topic)", "kafka.partition": "\(message.partition)", "kafka.offset": "\(message.offset)",
+                    "error": "\(error)",
+                ])
             }
         }
     }
@@ -63,10 +99,6 @@ final class EventFanOut: Service, Sendable {
             Counter(label: "settle_dispatcher_messages_skipped_total", dimensions: [("reason", "no_event_id")]).increment()
             logger.error("message without an event-id header; skipped", metadata: metadata)
         }
-        do {
-            try await consumer.commit(message)
-        } catch {
-            logger.warning("offset not committed; the message may be handled again", metadata: metadata.merging(["error": "\(error)"]) { $1 })
-        }
+        handled.withLock { $0[message.topicPartition] = message }
     }
 }
