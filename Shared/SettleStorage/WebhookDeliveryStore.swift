@@ -3,7 +3,7 @@ import Logging
 import PostgresNIO
 import SettleDomain
 
-/// The dispatcher's table of deliveries (migrations 0001, 0010). An event becomes one row per
+/// The dispatcher's table of deliveries (migrations 0001, 0010, 0011). An event becomes one row per
 /// subscribed endpoint before any HTTP call; rows are claimed with a lease longer than the HTTP
 /// time-out, so no delivery is in flight twice at once and one whose sender died is claimed
 /// again when its lease ends; each attempt's answer and what follows from it commit together.
@@ -59,39 +59,54 @@ public struct WebhookDeliveryStore: Sendable {
 
     /// Claims up to `limit` due deliveries for `lease`: at most `perEndpoint` in flight per
     /// endpoint (one for a FIFO endpoint, and only its earliest undelivered delivery), none
-    /// for an endpoint that is disabled or whose circuit is open. A delivery another sender
-    /// holds is never claimed: the lease is checked again under the row's lock. An endpoint whose
-    /// circuit has just closed again (still `health.failures` failures in a row) gets one.
+    /// for an endpoint that is disabled or whose circuit is open. Candidates are taken per
+    /// endpoint (its few oldest due ones), so no backlog at one endpoint hides another's. A
+    /// delivery another sender holds is never claimed: the lease is checked again under the
+    /// row's lock. An endpoint whose circuit has just closed again (still `health.failures`
+    /// failures in a row) gets one.
     public func claim(limit: Int, perEndpoint: Int, health: WebhookEndpointHealth, lease: Duration) async throws -> [Claimed] {
         let token = UUID()
         let leaseSeconds = lease.seconds
         var ids: [UUID] = []
         for try await id in try await client.query("""
-            WITH due AS (
-                SELECT d.id, d.endpoint_id, d.sequence, d.next_attempt_at, e.fifo OR e.consecutive_failures >= \(health.failures) AS single
-                FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
-                WHERE d.status = 'pending' AND d.next_attempt_at <= now() AND (d.lease_until IS NULL OR d.lease_until < now())
-                  AND e.enabled AND e.deleted_at IS NULL AND (e.circuit_open_until IS NULL OR e.circuit_open_until < now())
-                  AND (NOT e.fifo OR NOT EXISTS (
-                      SELECT 1 FROM webhook_deliveries earlier
-                      WHERE earlier.endpoint_id = d.endpoint_id AND earlier.status = 'pending' AND earlier.sequence < d.sequence))
-                ORDER BY d.next_attempt_at
-                LIMIT 1000
+            WITH RECURSIVE pending_endpoints AS (
+                -- Every endpoint with a pending delivery: one index probe each, not a scan of the backlog.
+                (SELECT endpoint_id FROM webhook_deliveries WHERE status = 'pending' ORDER BY endpoint_id LIMIT 1)
+                UNION ALL
+                SELECT (SELECT d.endpoint_id FROM webhook_deliveries d
+                        WHERE d.status = 'pending' AND d.endpoint_id > p.endpoint_id ORDER BY d.endpoint_id LIMIT 1)
+                FROM pending_endpoints p WHERE p.endpoint_id IS NOT NULL
             ),
-            busy AS (
-                SELECT endpoint_id, count(*) AS held FROM webhook_deliveries
-                WHERE status = 'pending' AND lease_until >= now() AND endpoint_id IN (SELECT endpoint_id FROM due)
-                GROUP BY endpoint_id
+            open AS (
+                SELECT e.id, e.fifo,
+                       CASE WHEN e.fifo OR e.consecutive_failures >= \(health.failures) THEN 1 ELSE \(perEndpoint) END
+                       - (SELECT count(*) FROM webhook_deliveries held
+                          WHERE held.endpoint_id = e.id AND held.status = 'pending'
+                            AND held.lease_until IS NOT NULL AND held.lease_until >= now()) AS free
+                FROM pending_endpoints p JOIN webhook_endpoints e ON e.id = p.endpoint_id
+                WHERE e.enabled AND e.deleted_at IS NULL AND (e.circuit_open_until IS NULL OR e.circuit_open_until < now())
+            ),
+            due AS (
+                SELECT candidate.id, candidate.next_attempt_at
+                FROM open CROSS JOIN LATERAL (
+                    (SELECT d.id, d.next_attempt_at FROM webhook_deliveries d
+                     WHERE NOT open.fifo AND d.endpoint_id = open.id AND d.status = 'pending' AND d.next_attempt_at <= now()
+                       AND (d.lease_until IS NULL OR d.lease_until < now())
+                     ORDER BY d.next_attempt_at, d.sequence
+                     LIMIT greatest(open.free, 0))
+                    UNION ALL
+                    -- A FIFO endpoint: its earliest undelivered delivery, once it is due, and nothing else.
+                    SELECT first.id, first.next_attempt_at FROM (
+                        SELECT d.id, d.next_attempt_at, d.lease_until FROM webhook_deliveries d
+                        WHERE open.fifo AND d.endpoint_id = open.id AND d.status = 'pending'
+                        ORDER BY d.sequence LIMIT 1
+                    ) first
+                    WHERE first.next_attempt_at <= now() AND (first.lease_until IS NULL OR first.lease_until < now())
+                ) candidate
+                WHERE open.free > 0
             ),
             chosen AS (
-                SELECT id FROM (
-                    SELECT due.id, due.next_attempt_at, due.single, coalesce(busy.held, 0) AS held,
-                           row_number() OVER (PARTITION BY due.endpoint_id ORDER BY due.next_attempt_at, due.sequence) AS rank
-                    FROM due LEFT JOIN busy USING (endpoint_id)
-                ) ranked
-                WHERE ranked.rank + ranked.held <= CASE WHEN ranked.single THEN 1 ELSE \(perEndpoint) END
-                ORDER BY ranked.next_attempt_at
-                LIMIT \(limit)
+                SELECT id FROM due ORDER BY next_attempt_at LIMIT \(limit)
             )
             UPDATE webhook_deliveries d
             SET lease_until = now() + make_interval(secs => \(leaseSeconds)), lease_token = \(token), attempts = d.attempts + 1,

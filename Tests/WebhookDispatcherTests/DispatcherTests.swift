@@ -126,6 +126,41 @@ struct DispatcherTests {
         }
     }
 
+    @Test("A backlog of 1,100 due deliveries to a half-open, hanging endpoint does not hide a healthy endpoint's newer delivery")
+    func backlogDoesNotHideHealthy() async throws {
+        try await DispatcherFixture.run { fixture in
+            let hangingSink = try await fixture.startSink()
+            let healthySink = try await fixture.startSink()
+            let hanging = try await fixture.endpoint(hangingSink.hooks("backlog"), events: ["payment.failed"])
+            let healthy = try await fixture.endpoint(healthySink.hooks("fresh"), events: ["payment.succeeded"])
+            try await hangingSink.setSecrets([hanging.secret])
+            try await healthySink.setSecrets([healthy.secret])
+            try await hangingSink.fault(#"{"delay_ms":120000,"seconds":600}"#)
+            // Older than anything the healthy endpoint will get, and due; its circuit has just closed again
+            // (five failures in a row), so one delivery at a time may go to it.
+            try await fixture.database.query("""
+                WITH backlog AS (
+                    INSERT INTO events (id, merchant_id, type, data)
+                    SELECT gen_random_uuid(), \(fixture.merchant), 'payment.failed', '{}' FROM generate_series(1, 1100)
+                    RETURNING id
+                )
+                INSERT INTO webhook_deliveries (id, event_id, endpoint_id, status, next_attempt_at)
+                SELECT gen_random_uuid(), id, \(hanging.id), 'pending', now() - interval '1 minute' FROM backlog
+                """, logger: DispatcherFixture.logger)
+            try await fixture.database.query("""
+                UPDATE webhook_endpoints SET consecutive_failures = 5, failing_since = now(), circuit_open_until = now() - interval '1 second'
+                WHERE id = \(hanging.id)
+                """, logger: DispatcherFixture.logger)
+            // The hanging receiver is given two minutes: a claim that saw only its backlog would wait that long.
+            _ = try await fixture.startDispatcher(["SETTLE_WEBHOOK_TIMEOUT_MS": "120000"])
+            let event = try await fixture.publishEvent()
+            try await eventually("the healthy endpoint's delivery to arrive") { try await healthySink.received(event) == 1 }
+            #expect(try await fixture.scalar("""
+                SELECT count(*)::int FROM webhook_deliveries WHERE endpoint_id = \(hanging.id) AND lease_until > now()
+                """) == 1, "the half-open endpoint gets one delivery at a time")
+        }
+    }
+
     @Test("A hanging endpoint holds at most its own slots: a healthy endpoint's deliveries all arrive before any hanging one is answered")
     func hangingEndpointIsolated() async throws {
         try await DispatcherFixture.run { fixture in

@@ -84,14 +84,17 @@ phase() {  # $1: name; runs the load, waits for every succeeded order's webhook,
                               TRUNCATE bench_arrivals; COPY bench_arrivals FROM STDIN"
   echo "$out" | sed -n "s/^\(orders_per_s\|p50_ms\|p99_ms\|errors\)=/${name}_api_\1=/p"
   sql "WITH run AS (
-         SELECT o.created_at AS created, e.created_at AS settled, to_timestamp(a.micros / 1e6) AS received
+         SELECT o.created_at AS created, e.created_at AS settled, d.created_at AS fanned_out, to_timestamp(a.micros / 1e6) AS received
          FROM orders o JOIN events e ON e.order_id = o.id AND e.type = 'payment.succeeded'
+         JOIN webhook_deliveries d ON d.event_id = e.id AND d.endpoint_id = '$healthy'
          LEFT JOIN bench_arrivals a ON a.event_id = e.id
          WHERE o.created_at >= '$start')
        SELECT '${name}_orders=' || count(*) FROM run
        UNION ALL SELECT '${name}_webhooks_received=' || count(received) FROM run
        UNION ALL SELECT '${name}_settled_p50_ms=' || round(percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM settled - created) * 1000)::numeric, 1) FROM run
        UNION ALL SELECT '${name}_settled_p99_ms=' || round(percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM settled - created) * 1000)::numeric, 1) FROM run
+       UNION ALL SELECT '${name}_fanned_out_p50_ms=' || round(percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM fanned_out - created) * 1000)::numeric, 1) FROM run
+       UNION ALL SELECT '${name}_fanned_out_p99_ms=' || round(percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM fanned_out - created) * 1000)::numeric, 1) FROM run
        UNION ALL SELECT '${name}_webhook_p50_ms=' || round(percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM received - created) * 1000)::numeric, 1) FROM run
        UNION ALL SELECT '${name}_webhook_p99_ms=' || round(percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM received - created) * 1000)::numeric, 1) FROM run
        UNION ALL SELECT '${name}_webhook_max_ms=' || round(max(extract(epoch FROM received - created) * 1000)::numeric, 1) FROM run"
