@@ -50,6 +50,10 @@ public struct KafkaConfiguration: Sendable {
             "session.timeout.ms": "6000",
             "heartbeat.interval.ms": "500",
             "enable.partition.eof": "false",
+            // A fetch the broker holds for want of data returns within 25 ms, not librdkafka's
+            // 500 ms: an event otherwise waits up to that long at each hop (orders.v1 to the
+            // worker, payments.v1 to the dispatcher) whenever traffic is light.
+            "fetch.wait.max.ms": "25",
         ]) { $1 }.merging(properties) { $1 }
     }
 }
