@@ -27,19 +27,26 @@ struct DispatcherFixture: Sendable {
         return logger
     }()
 
-    static func run(_ body: @Sendable (DispatcherFixture) async throws -> Void) async throws {
+    /// `server`: a PostgreSQL server of the test's own (one it will stop), used whole; by
+    /// default a database of the test's own on the stack's server.
+    static func run(server: URL? = nil, _ body: @Sendable (DispatcherFixture) async throws -> Void) async throws {
         let prefix = UniqueName.make("dispatch") + "."
         try await BrokerAdmin().createTopic(prefix + KafkaTopics.payments, partitions: 12)
         let children = ChildProcesses()
         let producer = try KafkaProducer(configuration: KafkaConfiguration(bootstrapServers: TestStack.shared.kafkaBrokers, clientID: "dispatcher-tests"),
                                          logger: logger)
         do {
-            try await TestDatabase.with { client, url in
+            func prepare(_ client: PostgresClient, _ url: URL) async throws {
                 try await Migrator(client: client, logger: logger).migrate()
                 let merchant = UUID()
                 try await client.query("INSERT INTO merchants (id, name) VALUES (\(merchant), 'dispatcher tests')", logger: logger)
                 try await body(DispatcherFixture(database: client, databaseURL: url, prefix: prefix, merchant: merchant, producer: producer,
                                                  started: children))
+            }
+            if let server {
+                try await TestDatabase.run(on: server) { client in try await prepare(client, server) }
+            } else {
+                try await TestDatabase.with { client, url in try await prepare(client, url) }
             }
         } catch {
             await children.stopAll()

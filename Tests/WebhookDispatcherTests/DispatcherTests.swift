@@ -126,6 +126,52 @@ struct DispatcherTests {
         }
     }
 
+    @Test("PostgreSQL stopped under the dispatcher while events arrive, then started: every event is delivered, and the dispatcher needed no one")
+    func databaseRestart() async throws {
+        let server = try await PrivatePostgres.start()
+        do {
+            try await DispatcherFixture.run(server: server.url) { fixture in
+                let sink = try await fixture.startSink()
+                let endpoint = try await fixture.endpoint(sink.hooks("restart"))
+                try await sink.setSecrets([endpoint.secret])
+                let dispatcher = try await fixture.startDispatcher()
+                var events: [UUID] = []
+                for _ in 0..<5 { events.append(try await fixture.publishEvent()) }
+                let before = events
+                try await eventually("the first events to arrive") {
+                    for event in before where try await sink.received(event) < 1 { return false }
+                    return true
+                }
+                // Recorded now, published while the database is down: the fan-out must wait for it, not skip them.
+                var recorded: [(UUID, UUID)] = []
+                for _ in 0..<5 {
+                    let (id, order) = (UUIDv7.make(), UUID())
+                    try await fixture.database.query("""
+                        INSERT INTO events (id, merchant_id, order_id, type, data)
+                        VALUES (\(id), \(fixture.merchant), \(order), 'payment.succeeded', '{"n":1}')
+                        """, logger: DispatcherFixture.logger)
+                    recorded.append((id, order))
+                }
+                try await server.stopServer()
+                for (id, order) in recorded { try await fixture.republish(id, order: order) }
+                try await server.startServer()
+                events += recorded.map(\.0)
+                for _ in 0..<5 { events.append(try await fixture.publishEvent()) }
+                let all = events
+                try await eventually("every event to arrive", within: .seconds(60)) {
+                    for event in all where try await sink.received(event) < 1 { return false }
+                    return true
+                }
+                try await eventually("every delivery to be recorded") { try await fixture.deliveries(endpoint.id) == ["succeeded": 15] }
+                #expect(dispatcher.isRunning, "the dispatcher rode out the restart")
+            }
+        } catch {
+            await server.destroy()
+            throw error
+        }
+        await server.destroy()
+    }
+
     @Test("A backlog of 1,100 due deliveries to a half-open, hanging endpoint does not hide a healthy endpoint's newer delivery")
     func backlogDoesNotHideHealthy() async throws {
         try await DispatcherFixture.run { fixture in
