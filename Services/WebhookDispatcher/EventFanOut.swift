@@ -70,6 +70,7 @@ final class EventFanOut: Service, Sendable {
     }
 
     private func handle(_ message: KafkaConsumerMessage) async {
+        Counter(label: "settle_dispatcher_messages_total").increment()
         let metadata: Logger.Metadata = [
             "kafka.topic": "\(message.topic)", "kafka.partition": "\(message.partition)", "kafka.offset": "\(message.offset)",
             "event_id": "\(message.headers.first(named: "event-id") ?? "")",
@@ -87,6 +88,7 @@ final class EventFanOut: Service, Sendable {
                     }
                     break
                 } catch {
+                    Counter(label: "settle_dispatcher_fan_out_failures_total").increment()
                     if attempt % 10 == 0 {
                         logger.warning("cannot write deliveries; retrying", metadata: metadata.merging(["error": "\(String(reflecting: error))"]) { $1 })
                     }

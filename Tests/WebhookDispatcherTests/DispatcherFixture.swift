@@ -95,9 +95,10 @@ struct DispatcherFixture: Sendable {
         return Sink(url: url, process: process)
     }
 
-    /// Starts a dispatcher with a compressed schedule; `extra` overrides.
-    func startDispatcher(_ extra: [String: String] = [:]) async throws -> ChildProcess {
-        let port = try FreePort.make()
+    /// Starts a dispatcher with a compressed schedule, its operations port `port` (or a free
+    /// one); `extra` overrides.
+    func startDispatcher(_ extra: [String: String] = [:], port chosen: Int? = nil) async throws -> ChildProcess {
+        let port = try chosen ?? FreePort.make()
         var values = [
             "DATABASE_URL": databaseURL.absoluteString, "KAFKA_BROKERS": TestStack.shared.kafkaBrokers, "SETTLE_TOPIC_PREFIX": prefix,
             "SETTLE_DISPATCHER_PORT": String(port), "SETTLE_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",

@@ -134,7 +134,8 @@ struct DispatcherTests {
                 let sink = try await fixture.startSink()
                 let endpoint = try await fixture.endpoint(sink.hooks("restart"))
                 try await sink.setSecrets([endpoint.secret])
-                let dispatcher = try await fixture.startDispatcher()
+                let operations = ServiceEndpoint(port: try FreePort.make())
+                let dispatcher = try await fixture.startDispatcher(port: operations.port)
                 var events: [UUID] = []
                 for _ in 0..<5 { events.append(try await fixture.publishEvent()) }
                 let before = events
@@ -154,6 +155,9 @@ struct DispatcherTests {
                 }
                 try await server.stopServer()
                 for (id, order) in recorded { try await fixture.republish(id, order: order) }
+                try await eventually("the dispatcher to read them while the database is down") {
+                    try await operations.metric("settle_dispatcher_messages_total") >= 6  // it handles one at a time
+                }
                 try await server.startServer()
                 events += recorded.map(\.0)
                 for _ in 0..<5 { events.append(try await fixture.publishEvent()) }
