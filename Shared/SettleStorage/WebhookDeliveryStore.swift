@@ -68,7 +68,29 @@ public struct WebhookDeliveryStore: Sendable {
         let token = UUID()
         let leaseSeconds = lease.seconds
         var ids: [UUID] = []
-        for try await id in try await client.query("""
+        for try await id in try await client.query(Self.claimQuery(limit: limit, perEndpoint: perEndpoint, failures: health.failures,
+                                                                    leaseSeconds: leaseSeconds, token: token),
+                                                    logger: logger).decode(UUID.self) {
+            ids.append(id)
+        }
+        guard !ids.isEmpty else { return [] }
+        var claimed: [Claimed] = []
+        for try await (id, eventID, endpointID, url, secret, previous, body, attempts) in try await client.query("""
+            SELECT d.id, d.event_id, e.id, e.url, e.secret, CASE WHEN e.previous_secret_expires_at > now() THEN e.previous_secret END,
+                   settle_event_envelope(ev.id, ev.type, ev.merchant_id, ev.created_at, ev.data)::text, d.attempts
+            FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id JOIN events ev ON ev.id = d.event_id
+            WHERE d.id = ANY (\(ids)) AND d.lease_token = \(token)
+            """, logger: logger).decode((UUID, UUID, UUID, String, String, String?, String, Int32).self) {
+            claimed.append(Claimed(id: id, eventID: eventID, endpointID: endpointID, url: url, secrets: [secret] + (previous.map { [$0] } ?? []),
+                                   body: Array(body.utf8), attempt: Int(attempts), token: token))
+        }
+        return claimed
+    }
+
+    /// The claim's statement (public for the query-plan test): leases up to `limit` due
+    /// deliveries, taken per endpoint, and returns their ids.
+    public static func claimQuery(limit: Int, perEndpoint: Int, failures: Int, leaseSeconds: Double, token: UUID) -> PostgresQuery {
+        """
             WITH RECURSIVE pending_endpoints AS (
                 -- Every endpoint with a pending delivery: one index probe each, not a scan of the backlog.
                 (SELECT endpoint_id FROM webhook_deliveries WHERE status = 'pending' ORDER BY endpoint_id LIMIT 1)
@@ -79,7 +101,7 @@ public struct WebhookDeliveryStore: Sendable {
             ),
             open AS (
                 SELECT e.id, e.fifo,
-                       CASE WHEN e.fifo OR e.consecutive_failures >= \(health.failures) THEN 1 ELSE \(perEndpoint) END
+                       CASE WHEN e.fifo OR e.consecutive_failures >= \(failures) THEN 1 ELSE \(perEndpoint) END
                        - (SELECT count(*) FROM webhook_deliveries held
                           WHERE held.endpoint_id = e.id AND held.status = 'pending'
                             AND held.lease_until IS NOT NULL AND held.lease_until >= now()) AS free
@@ -114,21 +136,7 @@ public struct WebhookDeliveryStore: Sendable {
             FROM chosen
             WHERE d.id = chosen.id AND d.status = 'pending' AND (d.lease_until IS NULL OR d.lease_until < now())
             RETURNING d.id
-            """, logger: logger).decode(UUID.self) {
-            ids.append(id)
-        }
-        guard !ids.isEmpty else { return [] }
-        var claimed: [Claimed] = []
-        for try await (id, eventID, endpointID, url, secret, previous, body, attempts) in try await client.query("""
-            SELECT d.id, d.event_id, e.id, e.url, e.secret, CASE WHEN e.previous_secret_expires_at > now() THEN e.previous_secret END,
-                   settle_event_envelope(ev.id, ev.type, ev.merchant_id, ev.created_at, ev.data)::text, d.attempts
-            FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id JOIN events ev ON ev.id = d.event_id
-            WHERE d.id = ANY (\(ids)) AND d.lease_token = \(token)
-            """, logger: logger).decode((UUID, UUID, UUID, String, String, String?, String, Int32).self) {
-            claimed.append(Claimed(id: id, eventID: eventID, endpointID: endpointID, url: url, secrets: [secret] + (previous.map { [$0] } ?? []),
-                                   body: Array(body.utf8), attempt: Int(attempts), token: token))
-        }
-        return claimed
+            """
     }
 
     /// What an attempt saw.

@@ -10,7 +10,7 @@ import Testing
 /// cost: checked with `EXPLAIN (FORMAT JSON)` in a schema of this test's own.
 @Suite("Query plans")
 struct QueryPlanTests {
-    @Test("Order by id, order and event pages, idempotency lookup, unpublished outbox rows and the worker's lookup use indexes")
+    @Test("Order by id, order and event pages, idempotency lookup, unpublished outbox rows, the worker's lookup and the dispatcher's claim use indexes")
     func hotQueriesAreIndexScans() async throws {
         let schema = "plans_" + UniqueName.make("s").replacingOccurrences(of: "-", with: "_")
         let logger = APIHarness.logger
@@ -36,6 +36,7 @@ struct QueryPlanTests {
                     ("idempotency lookup", IdempotencyStore.lookupQuery(merchant: merchant, key: "k-1")),
                     ("unpublished outbox rows", OutboxStore.pendingQuery(shards: [(3, .start), (7, OutboxPosition(xactID: 900, id: 1_000))], limit: 500)),
                     ("the worker's order and inbox lookup", PaymentStore.subjectQuery(order: order, event: UUIDv7.make(), consumer: "settle-worker")),
+                    ("the dispatcher's claim", WebhookDeliveryStore.claimQuery(limit: 64, perEndpoint: 4, failures: 5, leaseSeconds: 40, token: UUID())),
                 ]
                 for (name, query) in plans {
                     let nodes = try await Self.planNodes(query, client: client, logger: logger)
@@ -73,6 +74,18 @@ struct QueryPlanTests {
             """, logger: logger)
         try await client.query("""
             INSERT INTO inbox (consumer, event_id) SELECT 'settle-worker', id FROM events
+            """, logger: logger)
+        // 10 webhook endpoints per merchant; a delivery per event, one in ten pending (5,000 due).
+        try await client.query("""
+            INSERT INTO webhook_endpoints (id, merchant_id, url, secret, enabled_events)
+            SELECT gen_random_uuid(), m.id, 'https://example.com/hooks/' || n, 'whsec_x', ARRAY['*'] FROM merchants m, generate_series(1, 10) n
+            """, logger: logger)
+        try await client.query("""
+            INSERT INTO webhook_deliveries (id, event_id, endpoint_id, status, next_attempt_at)
+            SELECT gen_random_uuid(), ev.id, endpoint.id, CASE WHEN random() < 0.1 THEN 'pending' ELSE 'succeeded' END, now() - interval '1 second'
+            FROM events ev CROSS JOIN LATERAL (
+                SELECT id FROM webhook_endpoints e WHERE e.merchant_id = ev.merchant_id ORDER BY id LIMIT 1 OFFSET (abs(hashtext(ev.id::text)) % 10)
+            ) endpoint
             """, logger: logger)
         try await client.query("ANALYZE", logger: logger)
     }
