@@ -38,6 +38,9 @@ struct QueryPlanTests {
                     ("the worker's order and inbox lookup", PaymentStore.subjectQuery(order: order, event: UUIDv7.make(), consumer: "settle-worker")),
                     ("the dispatcher's claim", WebhookDeliveryStore.claimQuery(limit: 64, perEndpoint: 4, failures: 5, leaseSeconds: 40, token: UUID())),
                 ]
+                // The claim takes each endpoint's oldest due deliveries through the per-endpoint index.
+                let claimIndexes = try await Self.planValues("Index Name", plans[plans.count - 1].1, client: client, logger: logger)
+                #expect(claimIndexes.contains("webhook_deliveries_endpoint_due"), "the claim: \(claimIndexes)")
                 for (name, query) in plans {
                     let nodes = try await Self.planNodes(query, client: client, logger: logger)
                     #expect(!nodes.isEmpty, "\(name): no plan")
@@ -97,13 +100,18 @@ struct QueryPlanTests {
 
     /// Every "Node Type" in the query's JSON plan.
     static func planNodes(_ query: PostgresQuery, client: PostgresClient, logger: Logger) async throws -> [String] {
+        try await planValues("Node Type", query, client: client, logger: logger)
+    }
+
+    /// Every value of `key` ("Node Type", "Index Name") in the query's JSON plan.
+    static func planValues(_ key: String, _ query: PostgresQuery, client: PostgresClient, logger: Logger) async throws -> [String] {
         let explain = PostgresQuery(unsafeSQL: "EXPLAIN (FORMAT JSON) " + query.sql, binds: query.binds)
         var text = ""
         for try await line in try await client.query(explain, logger: logger).decode(String.self) { text += line }
         var nodes: [String] = []
         func walk(_ value: Any) {
             if let object = value as? [String: Any] {
-                if let type = object["Node Type"] as? String { nodes.append(type) }
+                if let value = object[key] as? String { nodes.append(value) }
                 object.values.forEach(walk)
             } else if let array = value as? [Any] {
                 array.forEach(walk)
