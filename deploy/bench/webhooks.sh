@@ -7,8 +7,10 @@
 # their own). Two phases: one healthy endpoint; then the same load with a second endpoint whose
 # receiver never answers within the dispatcher's 15 s time-out (the healthy one's latency must
 # not move). The load is wrk with a pause per connection (SETTLE_BENCH_DELAY_MS in orders.lua),
-# so the offered rate is near, not exactly, the target: the achieved rate is printed.
-# Prints one key=value per line.
+# so the offered rate is near, not exactly, the target: the achieved rate is printed. Per
+# phase: the API's figures from wrk, then for this phase's orders the p50/p99 from creation to
+# the payment.succeeded event (settled), to its delivery row (fanned out) and to the webhook's
+# first arrival at the sink. Prints one key=value per line.
 # Usage: deploy/bench/webhooks.sh [orders_per_s] [seconds]     (default 2000, 60)
 #        SETTLE_BUILD_PATH=.build-release deploy/bench/webhooks.sh   (release build in another folder)
 set -euo pipefail
