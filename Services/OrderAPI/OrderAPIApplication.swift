@@ -71,6 +71,7 @@ enum OrderAPIApplication {
         events.addRoutes(to: v1, prefix: "/v1", table: table)
         webhookEndpoints.addRoutes(to: v1, prefix: "/v1", table: table)
         webhookDeliveries.addRoutes(to: v1, prefix: "/v1", table: table)
+        APIKeyController(merchants: MerchantStore(client: postgres, logger: logger)).addRoutes(to: v1, prefix: "/v1", table: table)
         let sweeper = IdempotencyKeySweeper(store: keys, interval: .seconds(600), logger: logger)
         return Built(router: router, services: [ingest, sweeper], routes: table)
     }

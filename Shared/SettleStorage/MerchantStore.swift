@@ -20,9 +20,23 @@ public struct MerchantStore: Sendable {
         let hash = ByteBuffer(bytes: APIKey.hash(key))
         try await client.withTransaction(logger: logger) { connection in
             try await connection.query("INSERT INTO merchants (id, name) VALUES (\(id), \(name))", logger: logger)
-            try await connection.query("INSERT INTO api_keys (key_hash, merchant_id) VALUES (\(hash), \(id))", logger: logger)
+            try await connection.query("""
+                INSERT INTO api_keys (key_hash, merchant_id, last4) VALUES (\(hash), \(id), \(String(key.suffix(4))))
+                """, logger: logger)
         }
         return (id, key)
+    }
+
+    /// The merchant's API keys, newest first (at most 100: keys are few).
+    public func keys(merchant: UUID) async throws -> [APIKeyRecord] {
+        var keys: [APIKeyRecord] = []
+        for try await (id, last4, created, expires, revoked, lastUsed) in try await client.query("""
+            SELECT id, last4, created_at, expires_at, revoked_at, last_used_at FROM api_keys
+            WHERE merchant_id = \(merchant) ORDER BY created_at DESC, id LIMIT 100
+            """, logger: logger).decode((UUID, String?, Date, Date?, Date?, Date?).self) {
+            keys.append(APIKeyRecord(id: id, last4: last4, createdAt: created, expiresAt: expires, revokedAt: revoked, lastUsedAt: lastUsed))
+        }
+        return keys
     }
 
     /// The merchant a (hashed) key belongs to, if the key exists and is not revoked.

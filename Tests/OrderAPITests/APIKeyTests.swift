@@ -1,0 +1,33 @@
+import Foundation
+import SettleTestSupport
+import Testing
+
+/// `GET /v1/api-keys` against a real PostgreSQL.
+@Suite("API keys")
+struct APIKeyTests {
+    @Test("A merchant lists its own keys: id, sk_ prefix and last four characters, never the key; another merchant's are not listed")
+    func listOwnKeys() async throws {
+        try await APIHarness.run { api in
+            let merchant = try await api.merchant()
+            let other = try await api.merchant()
+            let answer = try await api.request(.get, "/v1/api-keys", as: merchant)
+            #expect(answer.status == .ok)
+            #expect(answer.headers[.cacheControl] == "no-store")
+            let keys = try #require(try answer.json()["data"] as? [[String: Any]])
+            try #require(keys.count == 1)
+            let key = keys[0]
+            #expect(key["object"] as? String == "api_key")
+            #expect(key["prefix"] as? String == "sk_")
+            #expect(key["last4"] as? String == String(merchant.key.suffix(4)))
+            #expect(key["created"] as? Int != nil)
+            #expect(key["revoked"] is NSNull && key["expires"] is NSNull && key["last_used"] is NSNull)
+            let text = String(buffer: answer.body)
+            #expect(!text.contains(merchant.key) && !text.contains(String(merchant.key.dropFirst(3).prefix(8))), "the key itself never appears")
+
+            let theirs = try #require(try await api.request(.get, "/v1/api-keys", as: other).json()["data"] as? [[String: Any]])
+            #expect(theirs.count == 1)
+            #expect(theirs[0]["id"] as? String != key["id"] as? String, "another merchant sees only its own key")
+            #expect(try await api.request(.get, "/v1/api-keys", as: nil).status == .unauthorized)
+        }
+    }
+}
