@@ -30,4 +30,21 @@ struct APIKeyTests {
             #expect(try await api.request(.get, "/v1/api-keys", as: nil).status == .unauthorized)
         }
     }
+
+    @Test("settle merchant keys list shows an operator the same keys, never a key itself")
+    func operatorList() async throws {
+        try await TestDatabase.with { _, url in
+            try await APIHarness.run(databaseURL: url) { api in
+                let merchant = try await api.merchant()
+                _ = try await api.merchant()
+                let listed = try #require(try await api.request(.get, "/v1/api-keys", as: merchant).json()["data"] as? [[String: Any]])
+                let text = try await Tool.output(TestStack.executable("settle").path, ["merchant", "keys", "list", "--merchant", merchant.id.lowercased],
+                                                 environment: ["DATABASE_URL": url.absoluteString])
+                let id = try #require(listed.first?["id"] as? String)
+                #expect(text.contains(id) && text.contains("sk_…" + String(merchant.key.suffix(4))) && text.contains("active"), "\(text)")
+                #expect(text.split(separator: "\n").count == 1, "only this merchant's key: \(text)")
+                #expect(!text.contains(merchant.key))
+            }
+        }
+    }
 }
