@@ -272,7 +272,9 @@ struct DispatcherTests {
             let sink = try await fixture.startSink()
             let endpoint = try await fixture.endpoint(sink.hooks("kill"))
             try await sink.setSecrets([endpoint.secret])
-            try await sink.fault(#"{"delay_ms":1500,"seconds":4}"#)
+            // Every answer takes 1.5 s for as long as the test may need (a loaded machine starts
+            // a dispatcher slowly), so deliveries are surely in flight when it is killed.
+            try await sink.fault(#"{"delay_ms":1500,"seconds":120}"#)
             let settings = ["SETTLE_WEBHOOK_LEASE_MS": "4000", "SETTLE_WEBHOOK_TIMEOUT_MS": "3000"]
             let first = try await fixture.startDispatcher(settings)
             var events: [UUID] = []
