@@ -44,9 +44,10 @@ struct ReceiverTests {
         try await DispatcherFixture.run { fixture in
             let port = try FreePort.make()
             let endpoint = try await fixture.endpoint("http://127.0.0.1:\(port)/back")
-            // Enough attempts, and a circuit that does not open, to wait for the receiver.
+            // Enough attempts, and a circuit that does not open, to wait for the receiver; a timeout no loaded
+            // machine reaches, so every attempt the receiver sees is answered and counted.
             _ = try await fixture.startDispatcher(["SETTLE_WEBHOOK_SCHEDULE_MS": "0" + String(repeating: ",300", count: 30),
-                                                   "SETTLE_WEBHOOK_CIRCUIT_FAILURES": "100"])
+                                                   "SETTLE_WEBHOOK_CIRCUIT_FAILURES": "100", "SETTLE_WEBHOOK_TIMEOUT_MS": "60000"])
             let event = try await fixture.publishEvent()
             // Nothing listens yet: attempts fail to connect.
             try await eventually("two attempts to fail") {
