@@ -9,43 +9,35 @@ public enum Tool {
     }
 
     public static func run(_ path: String, _ arguments: [String]) async throws {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            Thread.detachNewThread {
-                do {
-                    let status = try ProcessSpawner.run(path, arguments, output: nil)
-                    guard status == 0 else {
-                        throw Failure(description: "\(path) \(arguments.joined(separator: " ")) exited \(status)")
-                    }
-                    continuation.resume()
-                } catch {
-                    continuation.resume(throwing: error)
-                }
-            }
-        }
+        _ = try await spawn(path, arguments, environment: nil, capture: false)
     }
 
     /// Runs a tool like `run`, with `environment` added to the test's, and returns what it
     /// wrote to standard output and standard error.
     public static func output(_ path: String, _ arguments: [String], environment: [String: String]) async throws -> String {
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent(UniqueName.make("tool") + ".out")
-        defer { try? FileManager.default.removeItem(at: file) }
         var values = ProcessInfo.processInfo.environment
         for (key, value) in environment { values[key] = value }
-        let merged = values
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+        return try await spawn(path, arguments, environment: values, capture: true)
+    }
+
+    /// Spawns the tool on a thread of its own and waits for it; with `capture`, its output goes
+    /// to a scratch file that is read back (and quoted when the tool fails).
+    private static func spawn(_ path: String, _ arguments: [String], environment: [String: String]?, capture: Bool) async throws -> String {
+        let file = capture ? FileManager.default.temporaryDirectory.appendingPathComponent(UniqueName.make("tool") + ".out") : nil
+        defer { if let file { try? FileManager.default.removeItem(at: file) } }
+        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<String, any Error>) in
             Thread.detachNewThread {
                 do {
-                    let status = try ProcessSpawner.run(path, arguments, output: file, environment: merged)
-                    let text = (try? String(contentsOf: file, encoding: .utf8)) ?? ""
+                    let status = try ProcessSpawner.run(path, arguments, output: file, environment: environment)
+                    let text = file.flatMap { try? String(contentsOf: $0, encoding: .utf8) } ?? ""
                     guard status == 0 else {
-                        throw Failure(description: "\(path) \(arguments.joined(separator: " ")) exited \(status): \(text)")
+                        throw Failure(description: "\(path) \(arguments.joined(separator: " ")) exited \(status)" + (capture ? ": \(text)" : ""))
                     }
-                    continuation.resume()
+                    continuation.resume(returning: text)
                 } catch {
                     continuation.resume(throwing: error)
                 }
             }
         }
-        return (try? String(contentsOf: file, encoding: .utf8)) ?? ""
     }
 }
