@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import PostgresNIO
 import SettleDomain
+import SettleRuntime
 import SettleStorage
 
 /// The local stack's demo merchant, "Demo shop", with a webhook endpoint at the stack's sink
@@ -40,11 +41,7 @@ struct DemoAccount: Sendable {
 
     private static func load(_ file: URL) -> DemoAccount? {
         guard let text = try? String(contentsOf: file, encoding: .utf8) else { return nil }
-        var values: [String: String] = [:]
-        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
-            let parts = line.split(separator: "=", maxSplits: 1).map(String.init)
-            if parts.count == 2 { values[parts[0]] = parts[1] }
-        }
+        let values = StackEnvironment.parse(text)
         guard let merchant = values["SETTLE_DEMO_MERCHANT_ID"].flatMap(UUID.init(uuidString:)), let key = values["SETTLE_DEMO_API_KEY"] else {
             return nil
         }
