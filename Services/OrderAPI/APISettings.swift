@@ -11,6 +11,14 @@ struct APISettings: Sendable {
     var idempotencyLockTimeout: Duration
     /// Networks webhook URLs may lead to although they are refused by default (loopback, private…).
     var webhookAddresses: WebhookAddressPolicy
+    /// How long a key is remembered while key changes arrive through Redis, and while they may not.
+    var apiKeyCacheLifetime: Duration
+    var apiKeyCacheFallbackLifetime: Duration
+    /// Failed authentications allowed per client address: on average per minute, and at once.
+    var authFailuresPerMinute: Int
+    var authFailureBurst: Int
+    /// Proxies whose `X-Forwarded-For` names the client (none by default: the peer is the client).
+    var trustedProxies: [IPNetwork]
 
     init(environment: EnvironmentReader) throws(ConfigurationError) {
         rateLimit = try environment.integer("SETTLE_RATE_LIMIT", default: 100, in: 1...1_000_000)
@@ -26,5 +34,10 @@ struct APISettings: Sendable {
         )
         idempotencyLockTimeout = .seconds(try environment.integer("SETTLE_IDEMPOTENCY_LOCK_SECONDS", default: 60, in: 1...86_400))
         webhookAddresses = WebhookAddressPolicy(allowed: try environment.networks("SETTLE_WEBHOOK_ALLOWED_NETWORKS"))
+        apiKeyCacheLifetime = .seconds(try environment.integer("SETTLE_API_KEY_CACHE_SECONDS", default: 60, in: 1...3_600))
+        apiKeyCacheFallbackLifetime = try environment.milliseconds("SETTLE_API_KEY_CACHE_FALLBACK_MS", default: .seconds(1))
+        authFailuresPerMinute = try environment.integer("SETTLE_AUTH_FAILURES_PER_MINUTE", default: 10, in: 1...100_000)
+        authFailureBurst = try environment.integer("SETTLE_AUTH_FAILURE_BURST", default: 20, in: 1...100_000)
+        trustedProxies = try environment.networks("SETTLE_TRUSTED_PROXIES")
     }
 }

@@ -3,6 +3,7 @@ import Hummingbird
 import Logging
 import PostgresNIO
 import ServiceLifecycle
+import SettleDomain
 import SettleRedis
 import SettleRuntime
 import SettleStorage
@@ -62,17 +63,31 @@ enum OrderAPIApplication {
         let webhookDeliveries = WebhookDeliveryController(
             deliveries: WebhookDeliveryStore(client: postgres, logger: logger), idempotency: IdempotentRequest(store: keys, logger: logger))
 
+        let apiKeys = APIKeyStore(client: postgres, logger: logger)
+        let keyCache = APIKeyCache(lifetime: settings.apiKeyCacheLifetime, fallbackLifetime: settings.apiKeyCacheFallbackLifetime)
+        let keyUsage = APIKeyUsage(keys: apiKeys, logger: logger)
+        let authenticator = Authenticator(
+            keys: apiKeys, cache: keyCache, usage: keyUsage,
+            failures: RateLimiter(redis: redis, rate: Double(settings.authFailuresPerMinute) / 60, burst: settings.authFailureBurst,
+                                  failOpen: true, keyspace: "settle:authfail:", metric: "settle_api_auth_failure_limit_decisions_total"),
+            clientAddress: ClientAddress(trustedProxies: settings.trustedProxies))
         let v1 = router.group("v1")
             .add(middleware: NoStoreMiddleware())
-            .add(middleware: Authenticator(merchants: MerchantStore(client: postgres, logger: logger)))
+            .add(middleware: authenticator)
             .add(middleware: RateLimitMiddleware(limiter: RateLimiter(
-                redis: redis, rate: settings.rateLimit, burst: settings.rateLimitBurst, failOpen: settings.rateLimitFailOpen)))
+                redis: redis, rate: Double(settings.rateLimit), burst: settings.rateLimitBurst, failOpen: settings.rateLimitFailOpen)))
         orders.addRoutes(to: v1, prefix: "/v1", table: table)
         events.addRoutes(to: v1, prefix: "/v1", table: table)
         webhookEndpoints.addRoutes(to: v1, prefix: "/v1", table: table)
         webhookDeliveries.addRoutes(to: v1, prefix: "/v1", table: table)
-        APIKeyController(merchants: MerchantStore(client: postgres, logger: logger)).addRoutes(to: v1, prefix: "/v1", table: table)
+        APIKeyController(keys: apiKeys, cache: keyCache, redis: redis, idempotency: IdempotentRequest(store: keys, logger: logger))
+            .addRoutes(to: v1, prefix: "/v1", table: table)
         let sweeper = IdempotencyKeySweeper(store: keys, interval: .seconds(600), logger: logger)
-        return Built(router: router, services: [ingest, sweeper], routes: table)
+        var services: [any Service] = [ingest, sweeper, keyUsage]
+        if let redis {
+            services.append(APIKeyChangeListener(cache: keyCache, subscriber: RedisSubscriber(host: redis.host, port: redis.port, logger: logger),
+                                                 logger: logger))
+        }
+        return Built(router: router, services: services, routes: table)
     }
 }

@@ -3,9 +3,10 @@ import Metrics
 import SettleDomain
 import SettleRedis
 
-/// GCRA (the generic cell rate algorithm) in one Redis Lua call per request, per API key:
-/// `rate` requests per second on average, up to `burst` at once. The key's state is a single
-/// timestamp (the theoretical arrival time), kept only as long as it matters.
+/// GCRA (the generic cell rate algorithm) in one Redis Lua call per decision, per subject (an
+/// API key for the request limit, a client address for failed authentications): `rate` events
+/// per second on average, up to `burst` at once. A subject's state is a single timestamp (the
+/// theoretical arrival time), kept only as long as it matters.
 struct RateLimiter: Sendable {
     struct Decision: Sendable {
         var allowed: Bool
@@ -18,18 +19,31 @@ struct RateLimiter: Sendable {
     }
 
     let redis: RedisClient?
-    let rate: Int
+    let rate: Double
     let burst: Int
     /// When Redis cannot be asked: allow (and count it) or refuse.
     let failOpen: Bool
+    /// Where the subjects' state lives in Redis.
+    let keyspace: String
+    private let allowed: Counter
+    private let limited: Counter
+    private let failedOpen: Counter
+    private let failedClosed: Counter
 
-    private static func decisions(_ decision: String) -> Counter {
-        Counter(label: "settle_api_rate_limit_decisions_total", dimensions: [("decision", decision)])
+    /// - Parameter metric: the counter of decisions, labelled `decision`.
+    init(redis: RedisClient?, rate: Double, burst: Int, failOpen: Bool,
+         keyspace: String = "settle:ratelimit:", metric: String = "settle_api_rate_limit_decisions_total") {
+        self.redis = redis
+        self.rate = rate
+        self.burst = burst
+        self.failOpen = failOpen
+        self.keyspace = keyspace
+        func decisions(_ decision: String) -> Counter { Counter(label: metric, dimensions: [("decision", decision)]) }
+        allowed = decisions("allowed")
+        limited = decisions("limited")
+        failedOpen = decisions("fail_open")
+        failedClosed = decisions("fail_closed")
     }
-    private static let allowed = decisions("allowed")
-    private static let limited = decisions("limited")
-    private static let failedOpen = decisions("fail_open")
-    private static let failedClosed = decisions("fail_closed")
 
     static let script = RedisScript("""
         local now_parts = redis.call('TIME')
@@ -42,26 +56,34 @@ struct RateLimiter: Sendable {
         if new_tat - now > window then
             return {0, 0, tat - now, new_tat - window - now}
         end
-        redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil((new_tat - now) / 1000))
+        if ARGV[3] ~= '0' then
+            redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil((new_tat - now) / 1000))
+        end
         return {1, math.floor((window - (new_tat - now)) / interval), new_tat - now, 0}
         """)
 
     /// Asks Redis whether the key may make a request now; `nil` when Redis could not answer.
     func decide(keyHash: [UInt8]) async -> Decision? {
+        await decide(subject: Hex.encode(keyHash.prefix(16)))
+    }
+
+    /// Asks Redis whether the subject may have one more event now, and counts it unless
+    /// `consume` is false (a peek); `nil` when Redis could not answer.
+    func decide(subject: String, consume: Bool = true) async -> Decision? {
         guard let redis else { return nil }
-        let interval = 1_000_000 / max(1, rate)
+        let interval = max(1, Int(1_000_000 / rate))
         let window = interval * burst
         do {
-            let reply = try await redis.evaluate(Self.script, keys: ["settle:ratelimit:" + Hex.encode(keyHash.prefix(16))],
-                                                 arguments: [String(interval), String(window)])
+            let reply = try await redis.evaluate(Self.script, keys: [keyspace + subject],
+                                                 arguments: [String(interval), String(window), consume ? "1" : "0"])
             guard let values = reply.array?.compactMap(\.integer), values.count == 4 else { return nil }
             let decision = Decision(allowed: values[0] == 1, limit: burst, remaining: Int(values[1]),
                                     resetSeconds: Int((values[2] + 999_999) / 1_000_000),
                                     retryAfterSeconds: max(1, Int((values[3] + 999_999) / 1_000_000)))
-            (decision.allowed ? Self.allowed : Self.limited).increment()
+            if consume { (decision.allowed ? allowed : limited).increment() }
             return decision
         } catch {
-            (failOpen ? Self.failedOpen : Self.failedClosed).increment()
+            (failOpen ? failedOpen : failedClosed).increment()
             return nil
         }
     }

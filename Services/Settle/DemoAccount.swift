@@ -18,8 +18,9 @@ struct DemoAccount: Sendable {
     static func ensure(file: URL, environment: [String: String], sinkURL: String) async throws -> DemoAccount {
         let saved = load(file)
         let account = try await CLIDatabase.with(environment: environment, name: "settle-up") { client, logger -> DemoAccount in
-            if let saved, try await exists(saved.merchant, client: client, logger: logger) { return saved }
-            let created = try await MerchantStore(client: client, logger: logger).create(name: "Demo shop")
+            let merchants = MerchantStore(client: client, logger: logger)
+            if let saved, try await merchants.exists(saved.merchant) { return saved }
+            let created = try await merchants.create(name: "Demo shop")
             let new = try NewWebhookEndpoint(json: .object([
                 "url": .string(sinkURL + "/hooks/demo"), "enabled_events": .array([.string("*")]),
                 "description": .string("the local stack's sink (settle up)"),
@@ -31,12 +32,6 @@ struct DemoAccount: Sendable {
         }
         if account.apiKey != saved?.apiKey { try account.save(file) }
         return account
-    }
-
-    private static func exists(_ merchant: UUID, client: PostgresClient, logger: Logger) async throws -> Bool {
-        for try await found in try await client.query("SELECT EXISTS (SELECT 1 FROM merchants WHERE id = \(merchant))", logger: logger)
-            .decode(Bool.self) { return found }
-        return false
     }
 
     private static func load(_ file: URL) -> DemoAccount? {

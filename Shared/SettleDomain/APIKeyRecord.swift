@@ -46,3 +46,49 @@ public struct APIKeyObject: Encodable, Sendable {
         try container.encode(seconds(record.lastUsedAt), forKey: .lastUsed)
     }
 }
+
+/// `POST /v1/api-keys/roll`'s body: `{expire_current_in_seconds}`, how long the key making the
+/// request keeps working beside the new one (0, the default, ends it at once; at most 7 days).
+public struct APIKeyRoll: Sendable, Equatable {
+    public static let maxOverlapSeconds: Int64 = 7 * 24 * 3600
+    public var overlap: Duration
+
+    public init(overlap: Duration) {
+        self.overlap = overlap
+    }
+
+    public init(json: JSONValue) throws(ValidationFailure) {
+        guard case .object(let fields) = json else {
+            throw ValidationFailure(code: "invalid_body", param: nil, message: "The request body must be a JSON object.")
+        }
+        if let unknown = fields.keys.sorted().first(where: { $0 != "expire_current_in_seconds" }) { throw .unknown(unknown) }
+        switch fields["expire_current_in_seconds"] {
+        case nil, .null?:
+            overlap = .zero
+        case .integer(let seconds)? where (0...Self.maxOverlapSeconds).contains(seconds):
+            overlap = .seconds(seconds)
+        default:
+            throw .invalid("expire_current_in_seconds",
+                           "expire_current_in_seconds must be a whole number of seconds from 0 to \(Self.maxOverlapSeconds) (7 days).")
+        }
+    }
+}
+
+/// A key as a roll answers it: the object, with the key itself (`secret`), shown this once.
+public struct NewAPIKeyObject: Encodable, Sendable {
+    public var object: APIKeyObject
+    public var secret: String?
+
+    public init(_ record: APIKeyRecord, secret: String?) {
+        object = APIKeyObject(record)
+        self.secret = secret
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        try object.encode(to: encoder)
+        var container = encoder.container(keyedBy: Key.self)
+        try container.encodeIfPresent(secret, forKey: .secret)
+    }
+
+    private enum Key: String, CodingKey { case secret }
+}

@@ -86,7 +86,7 @@ struct APIHarness: Sendable {
 
     func request(
         _ method: HTTPRequest.Method, _ uri: String, as merchant: Merchant?, body: String? = nil,
-        contentType: String? = "application/json", idempotencyKey: String? = nil
+        contentType: String? = "application/json", idempotencyKey: String? = nil, headers extra: [String: String] = [:]
     ) async throws -> APIResponse {
         var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(uri)")
         request.method = .init(rawValue: method.rawValue)
@@ -96,6 +96,7 @@ struct APIHarness: Sendable {
             request.body = .bytes(ByteBuffer(string: body))
         }
         if let idempotencyKey { request.headers.add(name: "Idempotency-Key", value: idempotencyKey) }
+        for (name, value) in extra { request.headers.add(name: name, value: value) }
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
         var headers = HTTPFields()
         for (name, value) in response.headers {
