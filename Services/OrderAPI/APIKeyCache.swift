@@ -46,10 +46,12 @@ final class APIKeyCache: Sendable {
         _ = state.withLock { $0.entries.removeValue(forKey: hash) }
     }
 
-    /// Whether key changes reach this process from now on; either way, what it remembers from
-    /// before may be stale.
+    /// Whether key changes reach this process from now on. At each change of that, what it
+    /// remembers may be stale (or remembered too long) and is dropped; a repeated loss (Redis
+    /// still unreachable) keeps the short-lived entries made since.
     func hearsChanges(_ hears: Bool) {
         state.withLock { state in
+            if !hears && !state.hearsChanges { return }
             state.entries.removeAll(keepingCapacity: true)
             state.hearsChanges = hears
         }
