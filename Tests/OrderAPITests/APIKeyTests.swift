@@ -47,4 +47,42 @@ struct APIKeyTests {
             }
         }
     }
+
+    @Test("settle merchant keys roll and revoke: the operator's new key works, and a key revoked from the command line is refused by a running API within a second")
+    func operatorRollAndRevoke() async throws {
+        let redis = try PrivateRedisServer()
+        try await TestDatabase.with { _, url in
+            try await APIHarness.run(environment: ["SETTLE_API_KEY_CACHE_FALLBACK_MS": "60000"], databaseURL: url,
+                                     redis: ("127.0.0.1", redis.port)) { api in
+                try await eventually("the API to listen for key changes") {
+                    (try? await api.redis.send(["PUBSUB", "NUMSUB", "settle:api-keys:changed"]))?.array?.last?.integer == 1
+                }
+                let merchant = try await api.merchant()
+                #expect(try await api.request(.get, "/v1/orders", as: merchant).status == .ok)
+                let environment = ["DATABASE_URL": url.absoluteString, "REDIS_URL": "redis://127.0.0.1:\(redis.port)"]
+                let settle = TestStack.executable("settle").path
+                let rolled = try await Tool.output(settle, ["merchant", "keys", "roll", "--merchant", merchant.id.lowercased,
+                                                            "--expire-in", "3600", "--json"], environment: environment)
+                let object = try #require(try JSONSerialization.jsonObject(with: Data(rolled.utf8)) as? [String: Any], "\(rolled)")
+                let new = APIHarness.Merchant(id: merchant.id, key: try #require(object["secret"] as? String))
+                #expect(try await api.request(.get, "/v1/orders", as: new).status == .ok)
+                #expect(try await api.request(.get, "/v1/orders", as: merchant).status == .ok, "the old key works during the overlap")
+
+                let listed = try #require(try await api.request(.get, "/v1/api-keys", as: new).json()["data"] as? [[String: Any]])
+                let oldID = try #require(listed.first { $0["last4"] as? String == String(merchant.key.suffix(4)) }?["id"] as? String)
+                let revoked = try await Tool.output(settle, ["merchant", "keys", "revoke", "--merchant", merchant.id.lowercased, "--key", oldID],
+                                                    environment: environment)
+                #expect(revoked.contains("revoked") && !revoked.contains("warning"), "\(revoked)")
+                try await eventually("the API to refuse the revoked key", within: .seconds(1)) {
+                    try await api.request(.get, "/v1/orders", as: merchant).status == .unauthorized
+                }
+                #expect(try await api.request(.get, "/v1/orders", as: new).status == .ok)
+                let other = try await api.merchant()
+                await #expect(throws: (any Error).self, "another merchant's key id is refused") {
+                    _ = try await Tool.output(settle, ["merchant", "keys", "revoke", "--merchant", other.id.lowercased, "--key", oldID],
+                                              environment: environment)
+                }
+            }
+        }
+    }
 }
