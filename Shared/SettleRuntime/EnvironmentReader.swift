@@ -65,9 +65,17 @@ public struct EnvironmentReader: Sendable {
         let text = raw(name) ?? defaultValue
         guard let url = URL(string: text), let scheme = url.scheme, schemes.contains(scheme), url.host != nil else {
             let form = schemes.map { "\($0)://host:port" }.joined(separator: " or ")
-            throw ConfigurationError(variable: name, expected: "a URL like \(form)", actual: text)
+            throw ConfigurationError(variable: name, expected: "a URL like \(form)", actual: Self.withoutPassword(text))
         }
         return url
+    }
+
+    /// A URL's text with the password of its user information masked (`postgres://settle:***@…`),
+    /// for messages that quote a setting: a password never reaches a log.
+    public static func withoutPassword(_ text: String) -> String {
+        guard let scheme = text.range(of: "://"), let at = text[scheme.upperBound...].lastIndex(of: "@"),
+              let colon = text[scheme.upperBound..<at].firstIndex(of: ":") else { return text }
+        return String(text[..<text.index(after: colon)]) + "***" + String(text[at...])
     }
 
     /// A comma-separated `host:port` list, as Kafka clients take it.

@@ -21,7 +21,7 @@ public struct ServiceSettings: Sendable {
         databasePoolSize = try environment.integer("SETTLE_DATABASE_POOL_SIZE", default: 20, in: 1...1000)
         let redis = environment.string("REDIS_URL", default: Self.defaultRedisURL)
         guard redis.hasPrefix("redis://"), URL(string: redis)?.host != nil else {
-            throw ConfigurationError(variable: "REDIS_URL", expected: "a URL like redis://host:port", actual: redis)
+            throw ConfigurationError(variable: "REDIS_URL", expected: "a URL like redis://host:port", actual: EnvironmentReader.withoutPassword(redis))
         }
         redisURL = redis
         kafkaBrokers = try environment.hostPortList("KAFKA_BROKERS", default: Self.defaultKafkaBrokers)
