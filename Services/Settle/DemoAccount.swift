@@ -14,12 +14,17 @@ struct DemoAccount: Sendable {
     var apiKey: String
     var endpoint: UUID?
 
-    /// The account `demo.env` names if its merchant is still in the database; otherwise a new one.
+    /// The account `demo.env` names if its merchant is still in the database and its key still
+    /// works (it may have been rolled or revoked); otherwise a new one.
     static func ensure(file: URL, environment: [String: String], sinkURL: String) async throws -> DemoAccount {
         let saved = load(file)
         let account = try await CLIDatabase.with(environment: environment, name: "settle-up") { client, logger -> DemoAccount in
             let merchants = MerchantStore(client: client, logger: logger)
-            if let saved, try await merchants.exists(saved.merchant) { return saved }
+            if let saved, try await merchants.exists(saved.merchant),
+               let key = try await APIKeyStore(client: client, logger: logger).credential(keyHash: APIKey.hash(saved.apiKey)),
+               key.merchant == saved.merchant, key.refusal(at: Date()) == nil {
+                return saved
+            }
             let created = try await merchants.create(name: "Demo shop")
             let new = try NewWebhookEndpoint(json: .object([
                 "url": .string(sinkURL + "/hooks/demo"), "enabled_events": .array([.string("*")]),
