@@ -53,7 +53,7 @@ struct AuthFailureLimitTests {
     @Test("X-Forwarded-For from a peer that is not a trusted proxy is ignored: a new address per request does not escape the limit")
     func untrustedForwardedFor() async throws {
         let redis = try PrivateRedisServer()
-        try await APIHarness.run(environment: ["SETTLE_AUTH_FAILURE_BURST": "5"], redis: ("127.0.0.1", redis.port)) { api in
+        try await APIHarness.run(environment: ["SETTLE_AUTH_FAILURE_BURST": "5", "SETTLE_AUTH_FAILURES_PER_MINUTE": "1"], redis: ("127.0.0.1", redis.port)) { api in
             try await eventually("the private redis-server to answer") { (try? await api.redis.ping()) != nil }
             var statuses: [HTTPResponse.Status] = []
             for index in 0..<10 {
