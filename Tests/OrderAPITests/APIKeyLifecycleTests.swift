@@ -1,6 +1,8 @@
 import Foundation
 import HTTPTypes
 import SettleTestSupport
+import SettleRedis
+import SettleStorage
 import Testing
 @testable import OrderAPI
 
@@ -140,52 +142,62 @@ struct APIKeyLifecycleTests {
         }
     }
 
-    /// Two API processes on one database and a private Redis, both listening for key changes.
+    /// Two real `settle-api` processes on one database and a private Redis, both listening for
+    /// key changes, and a merchant's key.
     static func twoProcesses(_ redis: PrivateRedisServer, _ settings: [String: String],
-                             _ body: @Sendable (APIHarness, APIHarness) async throws -> Void) async throws {
-        try await TestDatabase.with { _, url in
-            try await APIHarness.run(environment: settings, databaseURL: url, redis: ("127.0.0.1", redis.port)) { first in
-                try await APIHarness.run(environment: settings, databaseURL: url, redis: ("127.0.0.1", redis.port)) { second in
-                    try await eventually("both processes to listen for key changes") {
-                        let reply = try? await first.redis.send(["PUBSUB", "NUMSUB", "settle:api-keys:changed"])
-                        return reply?.array?.last?.integer == 2
-                    }
-                    try await body(first, second)
+                             _ body: @Sendable (APIProcess, APIProcess, _ key: String) async throws -> Void) async throws {
+        try await TestDatabase.with { client, url in
+            let children = ChildProcesses()
+            do {
+                var values = settings
+                values["DATABASE_URL"] = url.absoluteString
+                values["REDIS_URL"] = "redis://127.0.0.1:\(redis.port)"
+                let first = try await APIProcess.start(values, children: children)
+                let second = try await APIProcess.start(values, children: children)
+                let watcher = RedisClient(host: "127.0.0.1", port: redis.port, logger: APIHarness.logger)
+                try await eventually("both processes to listen for key changes") {
+                    let reply = try? await watcher.send(["PUBSUB", "NUMSUB", "settle:api-keys:changed"])
+                    return reply?.array?.last?.integer == 2
                 }
+                await watcher.shutdown()
+                let merchant = try await MerchantStore(client: client, logger: APIHarness.logger).create(name: UniqueName.make("merchant"))
+                try await body(first, second, merchant.apiKey)
+            } catch {
+                await children.stopAll()
+                throw error
             }
+            await children.stopAll()
         }
     }
 
-    @Test("A revoked key is refused by every API process within a second: the change reaches each one's cache through Redis")
+    @Test("A revoked key is refused by every settle-api process within a second: the change reaches each one's cache through Redis")
     func revokeReachesEveryProcess() async throws {
         let redis = try PrivateRedisServer()
         // Without the message, the other process would remember the key for a minute either way.
-        try await Self.twoProcesses(redis, ["SETTLE_API_KEY_CACHE_SECONDS": "60", "SETTLE_API_KEY_CACHE_FALLBACK_MS": "60000"]) { first, second in
-            let merchant = try await first.merchant()
-            #expect(try await Self.works(first, merchant))
-            #expect(try await Self.works(second, merchant))
-            let id = try #require(try await Self.keys(first, merchant).first?["id"] as? String)
-            #expect(try await first.request(.post, "/v1/api-keys/\(id)/revoke", as: merchant).status == .ok)
-            #expect(!(try await Self.works(first, merchant)))
+        try await Self.twoProcesses(redis, ["SETTLE_API_KEY_CACHE_SECONDS": "60", "SETTLE_API_KEY_CACHE_FALLBACK_MS": "60000"]) { first, second, key in
+            #expect(try await first.request(.GET, "/v1/orders", key: key).status == 200)
+            #expect(try await second.request(.GET, "/v1/orders", key: key).status == 200)
+            let id = try #require((try await first.request(.GET, "/v1/api-keys", key: key).json["data"] as? [[String: Any]])?.first?["id"] as? String)
+            #expect(try await first.request(.POST, "/v1/api-keys/\(id)/revoke", key: key).status == 200)
+            #expect(try await first.request(.GET, "/v1/orders", key: key).status == 401)
             try await eventually("the other process to refuse the key", within: .seconds(1)) {
-                !(try await Self.works(second, merchant))
+                try await second.request(.GET, "/v1/orders", key: key).status == 401
             }
         }
     }
 
-    @Test("Revoked while Redis is down: every process refuses the key within the short fallback lifetime")
+    @Test("Revoked while Redis is down: every settle-api process refuses the key within the short fallback lifetime")
     func revokeWhileRedisDown() async throws {
         let redis = try PrivateRedisServer()
-        try await Self.twoProcesses(redis, ["SETTLE_API_KEY_CACHE_SECONDS": "60", "SETTLE_API_KEY_CACHE_FALLBACK_MS": "1000"]) { first, second in
-            let merchant = try await first.merchant()
+        try await Self.twoProcesses(redis, ["SETTLE_API_KEY_CACHE_SECONDS": "60", "SETTLE_API_KEY_CACHE_FALLBACK_MS": "1000"]) { first, second, key in
             try await redis.stop()
             // The other process remembers the key, now only for the fallback lifetime.
-            #expect(try await Self.works(second, merchant))
-            let id = try #require(try await Self.keys(first, merchant).first?["id"] as? String)
-            #expect(try await first.request(.post, "/v1/api-keys/\(id)/revoke", as: merchant).status == .ok)
-            #expect(!(try await Self.works(first, merchant)))
+            #expect(try await second.request(.GET, "/v1/orders", key: key).status == 200)
+            let id = try #require((try await first.request(.GET, "/v1/api-keys", key: key).json["data"] as? [[String: Any]])?.first?["id"] as? String)
+            #expect(try await first.request(.POST, "/v1/api-keys/\(id)/revoke", key: key).status == 200)
+            #expect(try await first.request(.GET, "/v1/orders", key: key).status == 401)
             try await eventually("the other process to refuse the key", within: .seconds(3)) {
-                !(try await Self.works(second, merchant))
+                try await second.request(.GET, "/v1/orders", key: key).status == 401
             }
         }
     }

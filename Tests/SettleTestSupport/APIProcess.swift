@@ -1,0 +1,52 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// A real `settle-api` process of a test's own, on a free port, with the stack's Redis and
+/// broker unless `values` say otherwise; it is killed when `children` are stopped.
+public struct APIProcess: Sendable {
+    public let process: ChildProcess
+    public let port: Int
+
+    public static func start(_ values: [String: String], children: ChildProcesses) async throws -> APIProcess {
+        let port = try FreePort.make()
+        var environment = ["REDIS_URL": TestStack.shared.redisURL, "KAFKA_BROKERS": TestStack.shared.kafkaBrokers,
+                           "SETTLE_API_PORT": String(port), "SETTLE_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8"]
+        for (key, value) in values { environment[key] = value }
+        let process = try ChildProcess(TestStack.executable("settle-api"), [], environment: ChildProcesses.environment(environment))
+        children.append(process)
+        try await eventually("settle-api to answer /healthz") {
+            guard process.isRunning else { throw Failure(description: "settle-api exited at start:\n\(process.errorTail())") }
+            return (try? await ServiceEndpoint.get("http://127.0.0.1:\(port)/healthz").status) == 200
+        }
+        return APIProcess(process: process, port: port)
+    }
+
+    public struct Answer: Sendable {
+        public var status: Int
+        public var body: String
+        public var cacheControl: String?
+
+        public var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any]) ?? [:] }
+    }
+
+    /// One request with the key as a bearer token and a fresh `Idempotency-Key`.
+    public func request(_ method: HTTPMethod, _ path: String, key: String?, body: String? = nil) async throws -> Answer {
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
+        request.method = method
+        if let key { request.headers.add(name: "Authorization", value: "Bearer \(key)") }
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(string: body))
+        }
+        request.headers.add(name: "Idempotency-Key", value: UniqueName.make("request"))
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        return Answer(status: Int(response.status.code), body: String(buffer: try await response.body.collect(upTo: 1 << 20)),
+                      cacheControl: response.headers.first(name: "Cache-Control"))
+    }
+
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+    }
+}
