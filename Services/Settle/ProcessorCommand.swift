@@ -32,6 +32,9 @@ struct ProcessorCommand: AsyncParsableCommand {
     @Option(help: "Initial share of charges after which the connection is dropped unanswered, 0 to 1.")
     var crashAfterChargeRate = 0.0
 
+    @Option(help: "Initial share of /charges and /refunds requests answered 200 with a body that is not JSON, nothing charged, 0 to 1.")
+    var garbageRate = 0.0
+
     func validate() throws {
         guard ProcessorSchemaName(schema) != nil else {
             throw ValidationError("--schema must match ^[a-z_][a-z0-9_]{0,62}$, got \"\(schema)\"")
@@ -41,6 +44,7 @@ struct ProcessorCommand: AsyncParsableCommand {
         guard ProcessorFaultSettings.rateRange.contains(crashAfterChargeRate) else {
             throw ValidationError("--crash-after-charge-rate must be 0 to 1")
         }
+        guard ProcessorFaultSettings.rateRange.contains(garbageRate) else { throw ValidationError("--garbage-rate must be 0 to 1") }
         guard ProcessorFaultSettings.latencyRange.contains(latencyMs) else { throw ValidationError("--latency-ms must be 0 to 60000") }
     }
 
@@ -48,7 +52,7 @@ struct ProcessorCommand: AsyncParsableCommand {
         let name = "settle-processor"
         let schema = ProcessorSchemaName(self.schema) ?? .default
         let initialFaults = ProcessorFaultSettings(
-            errorRate: errorRate, latencyMilliseconds: latencyMs, crashAfterChargeRate: crashAfterChargeRate
+            errorRate: errorRate, latencyMilliseconds: latencyMs, crashAfterChargeRate: crashAfterChargeRate, garbageRate: garbageRate
         )
         let portOption = port
         await ProcessRunner.run(name) {
@@ -100,7 +104,7 @@ struct ProcessorCommand: AsyncParsableCommand {
                 logger.info("\(name) started", metadata: [
                     "address": "127.0.0.1:\(port)", "schema": "\(schema)",
                     "error_rate": "\(initialFaults.errorRate)", "latency_ms": "\(initialFaults.latencyMilliseconds)",
-                    "crash_after_charge_rate": "\(initialFaults.crashAfterChargeRate)",
+                    "crash_after_charge_rate": "\(initialFaults.crashAfterChargeRate)", "garbage_rate": "\(initialFaults.garbageRate)",
                 ])
                 try await serviceGroup.run()
                 logger.info("\(name) stopped")

@@ -9,7 +9,7 @@ import SettleDomain
 ///     POST /charges              Idempotency-Key; {order_id, amount, currency, payment_method}
 ///     POST /refunds              Idempotency-Key; {order_id, amount, currency}
 ///     GET  /charges/{order_id}   {order_id, charges, refunds, calls}
-///     GET  /faults, POST /faults {error_rate, latency_ms, crash_after_charge_rate}
+///     GET  /faults, POST /faults {error_rate, latency_ms, crash_after_charge_rate, garbage_rate}
 ///
 /// A request is counted as a call as soon as its order is known; faults apply next; then a
 /// stored answer for the key is replayed; only then does the payment method decide. Final
@@ -46,7 +46,7 @@ struct ProcessorController: Sendable {
         let key = try Self.idempotencyKey(request)
         let movement = ProcessorMovement(.charges, orderID: orderID, amount: try body.amount(), currency: try body.currency())
         let token = try body.string("payment_method")
-        try await applyFaults()
+        if let garbage = try await applyFaults() { return garbage }
         if let stored = try await store.storedAnswer(.charges, key: key) {
             return try replay(stored, orderID: orderID)
         }
@@ -102,7 +102,7 @@ struct ProcessorController: Sendable {
         try await store.countCall(orderID: orderID)
         let key = try Self.idempotencyKey(request)
         let movement = ProcessorMovement(.refunds, orderID: orderID, amount: try body.amount(), currency: try body.currency())
-        try await applyFaults()
+        if let garbage = try await applyFaults() { return garbage }
         if let stored = try await store.storedAnswer(.refunds, key: key) {
             return try replay(stored, orderID: orderID)
         }
@@ -118,12 +118,13 @@ struct ProcessorController: Sendable {
 
     func changeFaults(_ request: Request, context: ProcessorRequestContext) async throws -> Response {
         let body = try await ProcessorRequestBody.read(request, context: context)
-        let known: Set = ["error_rate", "latency_ms", "crash_after_charge_rate"]
+        let known: Set = ["error_rate", "latency_ms", "crash_after_charge_rate", "garbage_rate"]
         if let unknown = body.fields.keys.sorted().first(where: { !known.contains($0) }) {
-            throw ProcessorError.badRequest("parameter_unknown", "Unknown field \"\(unknown.prefix(64))\"; faults are error_rate, latency_ms and crash_after_charge_rate.")
+            throw ProcessorError.badRequest("parameter_unknown", "Unknown field \"\(unknown.prefix(64))\"; faults are error_rate, latency_ms, crash_after_charge_rate and garbage_rate.")
         }
         let errorRate = try Self.rate(body, "error_rate")
         let crashRate = try Self.rate(body, "crash_after_charge_rate")
+        let garbageRate = try Self.rate(body, "garbage_rate")
         var latency: Int?
         switch body.fields["latency_ms"] {
         case nil, .null?:
@@ -137,16 +138,19 @@ struct ProcessorController: Sendable {
             if let errorRate { settings.errorRate = errorRate }
             if let latency { settings.latencyMilliseconds = latency }
             if let crashRate { settings.crashAfterChargeRate = crashRate }
+            if let garbageRate { settings.garbageRate = garbageRate }
         }
         logger.info("faults changed", metadata: [
             "error_rate": "\(settings.errorRate)", "latency_ms": "\(settings.latencyMilliseconds)",
-            "crash_after_charge_rate": "\(settings.crashAfterChargeRate)",
+            "crash_after_charge_rate": "\(settings.crashAfterChargeRate)", "garbage_rate": "\(settings.garbageRate)",
         ])
         return Self.answer(settings).response()
     }
 
-    /// Added latency first (the request waits before anything is charged), then the injected error rate.
-    private func applyFaults() async throws {
+    /// Added latency first (the request waits before anything is charged), then the injected
+    /// error rate, then the garbage rate: an answer that is not JSON, returned here, with nothing
+    /// charged or stored.
+    private func applyFaults() async throws -> Response? {
         let current = faults.current
         if current.latencyMilliseconds > 0 {
             try await Task.sleep(for: .milliseconds(current.latencyMilliseconds))
@@ -154,6 +158,10 @@ struct ProcessorController: Sendable {
         if ProcessorFaults.happens(current.errorRate) {
             throw ProcessorError.unavailable("The processor is unavailable (injected error_rate).")
         }
+        if ProcessorFaults.happens(current.garbageRate) {
+            return ProcessorAnswer.json(200, "<html><body><h1>502 Bad Gateway</h1></body></html>").response()
+        }
+        return nil
     }
 
     /// The stored answer, byte for byte, unless the key was first used for another order.

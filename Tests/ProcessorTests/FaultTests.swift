@@ -32,7 +32,7 @@ struct FaultTests {
             for body in [
                 #"{"error_rate":1.5}"#, #"{"error_rate":-0.1}"#, #"{"error_rate":"high"}"#,
                 #"{"latency_ms":60001}"#, #"{"latency_ms":1.5}"#, #"{"crash_after_charge_rate":2}"#,
-                #"{"error_rate":0.5,"errorRate":0.5}"#, #"[1]"#, #"not json"#,
+                #"{"error_rate":0.5,"errorRate":0.5}"#, #"[1]"#, #"not json"#, #"{"garbage_rate":1.01}"#,
             ] {
                 let reply = try await processor.post("/faults", body: body, key: nil)
                 #expect(reply.status == 400, "\(body): \(reply.text)")
@@ -60,6 +60,27 @@ struct FaultTests {
             let succeeded = try await processor.charge(order, method: "pm_card_ok", key: key)
             #expect(succeeded.status == 200)
             #expect(!succeeded.replayed, "the 503 was not stored")
+            #expect(try await processor.counts(order).charges == 1)
+        }
+    }
+
+    @Test("garbage_rate 1: every charge and refund is 200 with a body that is not JSON, nothing charged or stored; at 0 the same key succeeds")
+    func garbageRate() async throws {
+        try await ProcessorFixture.run { fixture in
+            let processor = try await fixture.start()
+            let order = fixture.newOrderID()
+            let key = UniqueName.make("key")
+            try await processor.setFaults(#"{"garbage_rate":1}"#)
+            let garbage = try await processor.charge(order, method: "pm_card_ok", key: key)
+            #expect(garbage.status == 200)
+            #expect(garbage.object == nil, "not JSON: \(garbage.text)")
+            #expect(try await processor.refund(order, key: UniqueName.make("refund")).object == nil)
+            #expect(try await processor.counts(order) == ChargeCounts(orderID: order.lowercased(), charges: 0, refunds: 0, calls: 2))
+
+            try await processor.setFaults(#"{"garbage_rate":0}"#)
+            let succeeded = try await processor.charge(order, method: "pm_card_ok", key: key)
+            #expect(succeeded.status == 200 && succeeded.object != nil)
+            #expect(!succeeded.replayed, "the garbage was not stored")
             #expect(try await processor.counts(order).charges == 1)
         }
     }
