@@ -29,10 +29,16 @@ struct DLQReplayCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let environment = StackEnvironment.load()
+        for line in try await Self.replay(id: id, topic: topic, maxDeadLetters: maxDeadLetters, environment: StackEnvironment.load()) {
+            print(line)
+        }
+    }
+
+    /// Replays the open dead letters `id` names (a dead letter's id, its event id or its key), or
+    /// every open one of `topic` (all topics when nil); returns a line per message sent.
+    static func replay(id: String?, topic: String?, maxDeadLetters limit: Int, environment: [String: String]) async throws -> [String] {
         let brokers = try EnvironmentReader(environment).hostPortList("KAFKA_BROKERS", default: ServiceSettings.defaultKafkaBrokers)
-        let (topic, id, limit) = (self.topic, self.id, maxDeadLetters)
-        let replayed = try await CLIDatabase.with(environment: environment, name: "settle-dlq") { client, logger in
+        return try await CLIDatabase.with(environment: environment, name: "settle-dlq") { client, logger in
             let store = DeadLetterStore(client: client, logger: logger)
             var letters: [DeadLetter]
             if let id { letters = try await store.open(id: id) } else { letters = try await store.open(topic: topic) }
@@ -64,6 +70,5 @@ struct DLQReplayCommand: AsyncParsableCommand {
             await producer.shutdown()
             return lines
         }
-        for line in replayed { print(line) }
     }
 }

@@ -39,7 +39,7 @@ struct DemoAccount: Sendable {
         return account
     }
 
-    private static func load(_ file: URL) -> DemoAccount? {
+    static func load(_ file: URL) -> DemoAccount? {
         guard let text = try? String(contentsOf: file, encoding: .utf8) else { return nil }
         let values = StackEnvironment.parse(text)
         guard let merchant = values["SETTLE_DEMO_MERCHANT_ID"].flatMap(UUID.init(uuidString:)), let key = values["SETTLE_DEMO_API_KEY"] else {
