@@ -29,4 +29,28 @@ public enum KafkaMetadata {
         }
         return try result.get()
     }
+
+    /// The high watermark (the offset the next message will get) of every partition of
+    /// `topics` (name → partition count), asked of the brokers; the blocking requests run on a
+    /// dedicated thread.
+    public static func highWatermarks(bootstrapServers: String, topics: [String: Int],
+                                      timeout: Duration = .seconds(5)) async throws -> [KafkaTopicPartition: Int64] {
+        let conf = try RDKafkaConfig.make(["bootstrap.servers": bootstrapServers, "log_level": "0"])
+        let handle = RDKafkaHandle(try RDKafkaConfig.client(type: RD_KAFKA_PRODUCER, conf: conf))
+        let milliseconds = Int32(timeout.components.seconds * 1000)
+        let result: Result<[KafkaTopicPartition: Int64], KafkaError> = await runOnDedicatedThread(name: "settle-kafka-watermarks") {
+            defer { handle.destroy() }
+            var marks: [KafkaTopicPartition: Int64] = [:]
+            for (topic, count) in topics {
+                for partition in 0..<Int32(count) {
+                    var low: Int64 = -1, high: Int64 = -1
+                    let error = rd_kafka_query_watermark_offsets(handle.pointer, topic, partition, &low, &high, milliseconds)
+                    guard error == RD_KAFKA_RESP_ERR_NO_ERROR else { return .failure(KafkaError(error)) }
+                    marks[KafkaTopicPartition(topic: topic, partition: partition)] = high
+                }
+            }
+            return .success(marks)
+        }
+        return try result.get()
+    }
 }

@@ -91,8 +91,9 @@ public struct APIKeyStore: Sendable {
         let hash = ByteBuffer(bytes: APIKey.hash(key))
         let liveLimit = self.liveLimit
         return try await client.withTransaction(logger: logger) { connection in
-            // One roll at a time per merchant, so the limit holds.
-            try await connection.query("SELECT 1 FROM merchants WHERE id = \(merchant) FOR UPDATE", logger: logger)
+            // One roll at a time per merchant, so the limit holds (NO KEY: orders being created for
+            // the merchant, whose foreign keys share-lock its row, do not wait for it).
+            try await connection.query("SELECT 1 FROM merchants WHERE id = \(merchant) FOR NO KEY UPDATE", logger: logger)
             let only: UUID? = if case .key(let id) = scope { id } else { nil }
             let live = "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())"
             var inScope = 0

@@ -84,9 +84,31 @@ struct APIHarness: Sendable {
         return Merchant(id: created.id, key: created.apiKey)
     }
 
+    /// One request. A 503 that tells the client to try again (`database_unavailable`, or
+    /// `outcome_unknown` for a request with an Idempotency-Key) is retried as a client would,
+    /// up to three times, when the request is safe to repeat (a GET, or one with a key): a test
+    /// of something else should not fail because a loaded machine kept PostgreSQL from
+    /// answering within the API's deadline. Tests of those answers pass `retryingUnavailable: false`.
     func request(
         _ method: HTTPRequest.Method, _ uri: String, as merchant: Merchant?, body: String? = nil,
-        contentType: String? = "application/json", idempotencyKey: String? = nil, headers extra: [String: String] = [:]
+        contentType: String? = "application/json", idempotencyKey: String? = nil, headers extra: [String: String] = [:],
+        retryingUnavailable: Bool = true
+    ) async throws -> APIResponse {
+        var response = try await send(method, uri, as: merchant, body: body, contentType: contentType, idempotencyKey: idempotencyKey, headers: extra)
+        let repeatable = method == .get || idempotencyKey != nil
+        var retries = 0
+        while retryingUnavailable, repeatable, retries < 3, response.status == .serviceUnavailable,
+              response.problemCode == "database_unavailable" || (idempotencyKey != nil && response.problemCode == "outcome_unknown") {
+            retries += 1
+            try await Task.sleep(for: .milliseconds(500))  // the client's back-off, as Retry-After asks
+            response = try await send(method, uri, as: merchant, body: body, contentType: contentType, idempotencyKey: idempotencyKey, headers: extra)
+        }
+        return response
+    }
+
+    private func send(
+        _ method: HTTPRequest.Method, _ uri: String, as merchant: Merchant?, body: String?,
+        contentType: String?, idempotencyKey: String?, headers extra: [String: String]
     ) async throws -> APIResponse {
         var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(uri)")
         request.method = .init(rawValue: method.rawValue)

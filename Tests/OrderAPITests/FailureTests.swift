@@ -51,7 +51,7 @@ struct FailureTests {
             let key = UniqueName.make("stalled")
             let (keyed, keyless) = try await Self.holdingOrdersLock(api) {
                 // Both requests join one batch (it fills for 100 ms), which waits on the lock.
-                async let keyed = api.request(.post, "/v1/orders", as: merchant, body: Self.order, idempotencyKey: key)
+                async let keyed = api.request(.post, "/v1/orders", as: merchant, body: Self.order, idempotencyKey: key, retryingUnavailable: false)
                 async let keyless = api.request(.post, "/v1/orders", as: merchant, body: Self.order)
                 return try await (keyed, keyless)
             }
@@ -64,10 +64,10 @@ struct FailureTests {
             try await eventually("the stalled batch to commit once the lock is gone") { try await api.orderCount(merchant) == 2 }
             // The retry's own batch has the same tight deadlines: on a loaded machine it may be a
             // 503 itself, which a client answers by retrying, as here.
-            var retry = try await api.request(.post, "/v1/orders", as: merchant, body: Self.order, idempotencyKey: key)
+            var retry = try await api.request(.post, "/v1/orders", as: merchant, body: Self.order, idempotencyKey: key, retryingUnavailable: false)
             let end = ContinuousClock.now + .seconds(20)
             while retry.status == .serviceUnavailable, ContinuousClock.now < end {
-                retry = try await api.request(.post, "/v1/orders", as: merchant, body: Self.order, idempotencyKey: key)
+                retry = try await api.request(.post, "/v1/orders", as: merchant, body: Self.order, idempotencyKey: key, retryingUnavailable: false)
             }
             #expect(retry.status == .created, "\(retry.status) \(retry.problemCode ?? "")")
             #expect(retry.headers[IdempotencyKeyHeader.replayed] == "true")
@@ -107,7 +107,7 @@ struct FailureTests {
                                                      body: #"{"amount":700,"currency":"usd","payment_method":"pm_card_ok"}"#)
                     #expect(down.status == .serviceUnavailable)
                     #expect(down.problemCode == "database_unavailable")
-                    let read = try await api.request(.get, "/v1/orders", as: merchant)
+                    let read = try await api.request(.get, "/v1/orders", as: merchant, retryingUnavailable: false)
                     #expect(read.status == .serviceUnavailable)
                     try await server.startServer()
                     APIHarness.logger.warning("test: database started")
