@@ -26,13 +26,14 @@ struct FailureTests {
 
     @Test("A batch held by a lock past the commit deadline, after it was sent, waits for COMMIT's answer: 201, never 'nothing was created'")
     func stalledBatchWaitsForCommit() async throws {
-        try await APIHarness.run(environment: ["SETTLE_INGEST_COMMIT_DEADLINE_MS": "1000"]) { api in
+        // 3 s to send the batch (a loaded machine can take more than 1 s to hand it a connection).
+        try await APIHarness.run(environment: ["SETTLE_INGEST_COMMIT_DEADLINE_MS": "3000"]) { api in
             let merchant = try await api.merchant()
             let request = try await Self.holdingOrdersLock(api) {
-                // The batch's INSERT INTO orders waits for the lock, past the 1 s deadline.
+                // The batch's INSERT INTO orders waits for the lock, past the 3 s deadline.
                 let request = Task { try await api.request(.post, "/v1/orders", as: merchant, body: Self.order) }
                 try await eventually("the batch to wait on the lock") { try await api.ordersLockWaiters() > 0 }
-                try await Task.sleep(for: .milliseconds(1500))  // the scenario: the stall outlasts the deadline
+                try await Task.sleep(for: .milliseconds(3500))  // the scenario: the stall outlasts the deadline
                 return request
             }
             let response = try await request.value
