@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import SettleKafka
 
@@ -12,9 +13,11 @@ import SettleKafka
 ///     DELETE /errors/{apiKey}                      clear them
 enum BrokerAdminRouter {
     static func add(to router: Router<BasicRequestContext>, cluster: KafkaMockCluster) {
+        // The development broker keeps messages in memory: it holds nothing older than this.
+        let startedAt = Date().timeIntervalSince1970
         router.get("/healthz") { _, _ in "ok\n" }
         router.get("/cluster") { _, _ in
-            "{\"bootstrap_servers\":\"\(cluster.bootstrapServers)\",\"brokers\":\(cluster.brokerCount)}\n"
+            "{\"bootstrap_servers\":\"\(cluster.bootstrapServers)\",\"brokers\":\(cluster.brokerCount),\"started_at\":\(startedAt)}\n"
         }
         router.post("/topics/:name") { request, context in
             let name = try context.parameters.require("name")

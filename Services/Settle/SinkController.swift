@@ -8,7 +8,8 @@ import SettleDomain
 ///
 ///     GET  /healthz, /readyz
 ///     POST /hooks, /hooks/{name}   a webhook: verified (Standard Webhooks), deduplicated by webhook-id
-///     GET  /deliveries             totals, the webhook-ids in order of arrival, the most answered at once
+///     GET  /deliveries             totals, the webhook-ids in order of arrival, the most answered at once,
+///                                  and when the sink started (Unix seconds: it remembers nothing older)
 ///     GET  /deliveries?event_id=   how often one event arrived (webhook-id = event id)
 ///     GET  /arrivals               text, one line per webhook-id: the id, a tab, when it first
 ///                                  arrived in Unix microseconds (what benchmarks measure latency to)
@@ -75,6 +76,7 @@ struct SinkController: Sendable {
             "events": counts.order.count, "received": counts.deliveries.values.reduce(0, +),
             "duplicates": counts.deliveries.values.reduce(0) { $0 + max(0, $1 - 1) }, "rejected": counts.rejected,
             "faulted": counts.faulted, "webhook_ids": counts.order, "max_in_flight": counts.maxInFlight,
+            "started_at": state.startedAt.timeIntervalSince1970,
         ])
     }
 

@@ -25,6 +25,8 @@ final class SinkState: Sendable {
     }
 
     private let secrets: Mutex<[String]>
+    /// When this sink started: it knows nothing of what arrived before (`settle verify` asks).
+    let startedAt = Date()
     private let fault = Mutex<Fault?>(nil)
     private let counts = Mutex(Counts())
     /// Where more secrets come from (the stack's database), asked at most every 250 ms.

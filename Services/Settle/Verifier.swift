@@ -176,7 +176,7 @@ struct Verifier: Sendable {
         var check = Check("every webhook delivered or dead-lettered")
         let received = try await sinkReceived()
         let rows = try await client.query("""
-            SELECT e.id, w.id, w.url, w.enabled, d.status
+            SELECT e.id, w.id, w.url, w.enabled, d.status, d.delivered_at
             FROM events e
             JOIN webhook_endpoints w ON w.merchant_id = e.merchant_id AND w.created_at <= e.created_at
                  AND (w.deleted_at IS NULL OR w.deleted_at > e.created_at)
@@ -184,7 +184,7 @@ struct Verifier: Sendable {
             LEFT JOIN webhook_deliveries d ON d.event_id = e.id AND d.endpoint_id = w.id
             WHERE e.created_at >= \(since) AND e.type = ANY(\(NewWebhookEndpoint.subscribableEvents))
             """, logger: logger)
-        for try await (event, endpoint, url, enabled, status) in rows.decode((UUID, UUID, String, Bool, String?).self) {
+        for try await (event, endpoint, url, enabled, status, deliveredAt) in rows.decode((UUID, UUID, String, Bool, String?, Date?).self) {
             let what = "event \(event.lowercased) to endpoint \(endpoint.lowercased)"
             switch status {
             case nil:
@@ -192,7 +192,9 @@ struct Verifier: Sendable {
                 check.inFlight("\(what) has no delivery yet")
             case "succeeded"?:
                 check.checked += 1
-                if let sinkURL, url.hasPrefix(sinkURL), let received, !received.contains(event.lowercased) {
+                // A sink started after the delivery cannot know of it.
+                if let sinkURL, url.hasPrefix(sinkURL), let received, (deliveredAt ?? .distantPast) >= received.since,
+                   !received.ids.contains(event.lowercased) {
                     check.violation("\(what) is marked delivered and the sink never received it")
                 }
             case "dead"?:
@@ -206,15 +208,28 @@ struct Verifier: Sendable {
         return check
     }
 
-    /// The webhook-ids the stack's sink received with a valid signature; nil without a sink.
-    private func sinkReceived() async throws -> Set<String>? {
-        guard let sinkURL else { return nil }
-        var request = HTTPClientRequest(url: sinkURL + "/deliveries")
+    /// The webhook-ids the stack's sink received with a valid signature, and since when it has
+    /// been counting (it remembers nothing from before a restart); nil without a sink.
+    private func sinkReceived() async throws -> (ids: Set<String>, since: Date)? {
+        guard let sinkURL, let object = await Self.json(sinkURL + "/deliveries"), let ids = object["webhook_ids"] as? [String] else { return nil }
+        return (Set(ids), Date(timeIntervalSince1970: object["started_at"] as? Double ?? 0))
+    }
+
+    /// Since when the development broker holds messages (it keeps them in memory); nil for a
+    /// real Kafka, whose retention is the operator's to know (`--since`).
+    private func brokerStart() async -> Date? {
+        guard let admin = environment["SETTLE_BROKER_ADMIN_URL"], let started = await Self.json(admin + "/cluster")?["started_at"] as? Double else {
+            return nil
+        }
+        return Date(timeIntervalSince1970: started)
+    }
+
+    private static func json(_ url: String) async -> [String: Any]? {
+        var request = HTTPClientRequest(url: url)
         request.method = .GET
-        guard let response = try? await HTTPClient.shared.execute(request, timeout: .seconds(10)), response.status == .ok else { return nil }
-        let body = try await response.body.collect(upTo: 64 << 20)
-        let object = try? JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any]
-        return (object?["webhook_ids"] as? [String]).map(Set.init)
+        guard let response = try? await HTTPClient.shared.execute(request, timeout: .seconds(10)), response.status == .ok,
+              let body = try? await response.body.collect(upTo: 64 << 20) else { return nil }
+        return try? JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any]
     }
 
     /// Outbox rows of events in scope not yet published.
@@ -231,9 +246,11 @@ struct Verifier: Sendable {
     /// (first occurrences; a repeat is allowed) in the order they were written.
     private func kafka(_ client: PostgresClient, _ logger: Logger) async throws -> Check {
         var check = Check("events on Kafka, each order's in order")
+        // The development broker holds nothing from before it started: older events cannot be judged.
+        let horizon = max(since, await brokerStart() ?? since)
         var written: [UUID: (type: String, at: Date)] = [:]
         for try await (id, type, at) in try await client.query("""
-            SELECT id, type, created_at FROM events WHERE created_at >= \(since)
+            SELECT id, type, created_at FROM events WHERE created_at >= \(horizon)
             """, logger: logger).decode((UUID, String, Date).self) { written[id] = (type, at) }
         let topics = [KafkaTopics.orders, KafkaTopics.payments].map { topicPrefix + $0 }
         let messages: [KafkaConsumerMessage]
