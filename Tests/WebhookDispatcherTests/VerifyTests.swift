@@ -111,7 +111,8 @@ struct VerifyTests {
             try await Self.publish(fixture, bad.events[0], .orderCreated, order: bad.order)
             // A delivery marked succeeded that the sink never received.
             try await fixture.database.query("""
-                INSERT INTO webhook_deliveries (id, event_id, endpoint_id, status) VALUES (\(UUID()), \(bad.events[1]), \(endpoint.id), 'succeeded')
+                INSERT INTO webhook_deliveries (id, event_id, endpoint_id, status, delivered_at)
+                VALUES (\(UUID()), \(bad.events[1]), \(endpoint.id), 'succeeded', now())
                 """, logger: DispatcherFixture.logger)
 
             let planted = await Self.verify(fixture, sink: sink.url, ["--history", history.path, "--settle", "0"])
