@@ -71,7 +71,7 @@ struct APIKeyLifecycleTests {
         try await APIHarness.run { api in
             let old = try await api.merchant()
             #expect(try await Self.works(api, old))  // remembered from here on
-            let rolled = try await api.request(.post, "/v1/api-keys/roll", as: old, body: #"{"expire_current_in_seconds":1}"#)
+            let rolled = try await api.request(.post, "/v1/api-keys/roll", as: old, body: #"{"expire_current_in_seconds":1}"#, idempotencyKey: UniqueName.make("key-change"))
             #expect(rolled.status == .created)
             let new = APIHarness.Merchant(id: old.id, key: try #require(try rolled.json()["secret"] as? String))
             let expires = try #require(try await Self.keys(api, new).first { $0["last4"] as? String == String(old.key.suffix(4)) }?["expires"] as? Int)
@@ -90,7 +90,7 @@ struct APIKeyLifecycleTests {
         try await APIHarness.run { api in
             let old = try await api.merchant()
             #expect(try await Self.works(api, old))
-            let rolled = try await api.request(.post, "/v1/api-keys/roll", as: old, body: "")
+            let rolled = try await api.request(.post, "/v1/api-keys/roll", as: old, body: "", idempotencyKey: UniqueName.make("key-change"))
             #expect(rolled.status == .created)
             let new = APIHarness.Merchant(id: old.id, key: try #require(try rolled.json()["secret"] as? String))
             #expect(!(try await Self.works(api, old)))
@@ -104,7 +104,7 @@ struct APIKeyLifecycleTests {
             let merchant = try await api.merchant()
             for body in [#"{"expire_current_in_seconds":-1}"#, #"{"expire_current_in_seconds":604801}"#,
                          #"{"expire_current_in_seconds":"60"}"#, #"{"expire_current_in_seconds":1.5}"#, #"{"overlap":60}"#, "[]"] {
-                let answer = try await api.request(.post, "/v1/api-keys/roll", as: merchant, body: body)
+                let answer = try await api.request(.post, "/v1/api-keys/roll", as: merchant, body: body, idempotencyKey: UniqueName.make("key-change"))
                 #expect(answer.status == .badRequest, "\(body)")
                 #expect(answer.problemCode != nil, "\(body)")
             }
@@ -120,7 +120,7 @@ struct APIKeyLifecycleTests {
             let other = try await api.merchant()
             let second = APIHarness.Merchant(
                 id: merchant.id,
-                key: try #require(try await api.request(.post, "/v1/api-keys/roll", as: merchant, body: #"{"expire_current_in_seconds":3600}"#)
+                key: try #require(try await api.request(.post, "/v1/api-keys/roll", as: merchant, body: #"{"expire_current_in_seconds":3600}"#, idempotencyKey: UniqueName.make("key-change"))
                     .json()["secret"] as? String))
             let firstID = try #require(try await Self.keys(api, merchant).first { $0["last4"] as? String == String(merchant.key.suffix(4)) }?["id"] as? String)
 
@@ -128,14 +128,14 @@ struct APIKeyLifecycleTests {
             #expect(theirs.status == .notFound)
             #expect(theirs.problemCode == "resource_missing")
             #expect(try await Self.works(api, merchant), "another merchant's attempt changed nothing")
-            #expect(try await api.request(.post, "/v1/api-keys/not-a-uuid/revoke", as: merchant).status == .notFound)
+            #expect(try await api.request(.post, "/v1/api-keys/not-a-uuid/revoke", as: merchant, idempotencyKey: UniqueName.make("key-change")).status == .notFound)
 
-            let revoked = try await api.request(.post, "/v1/api-keys/\(firstID)/revoke", as: second)
+            let revoked = try await api.request(.post, "/v1/api-keys/\(firstID)/revoke", as: second, idempotencyKey: UniqueName.make("key-change"))
             #expect(revoked.status == .ok)
             #expect(try revoked.json()["revoked"] as? Int != nil)
             #expect(!(try await Self.works(api, merchant)))
             #expect(try await Self.works(api, second))
-            #expect(try await api.request(.post, "/v1/api-keys/\(firstID)/revoke", as: second).status == .ok, "revoking again is harmless")
+            #expect(try await api.request(.post, "/v1/api-keys/\(firstID)/revoke", as: second, idempotencyKey: UniqueName.make("key-change")).status == .ok, "revoking again is harmless")
             let events = try #require(try await api.request(.get, "/v1/events?type=key.revoked", as: second).json()["data"] as? [[String: Any]])
             #expect(events.count == 1)
             #expect(((events.first?["data"] as? [String: Any])?["object"] as? [String: Any])?["id"] as? String == firstID)

@@ -43,7 +43,7 @@ struct AuthFailureLimitTests {
             // A revoked or unknown key: the same 401 body.
             let unknown = try await api.request(.get, "/v1/orders", as: Self.badKey(), headers: ["X-Forwarded-For": "198.51.100.10"])
             let id = try #require(try await api.request(.get, "/v1/api-keys", as: merchant).json()["data"] as? [[String: Any]]).first?["id"] as? String
-            #expect(try await api.request(.post, "/v1/api-keys/\(id ?? "")/revoke", as: merchant).status == .ok)
+            #expect(try await api.request(.post, "/v1/api-keys/\(id ?? "")/revoke", as: merchant, idempotencyKey: UniqueName.make("key-change")).status == .ok)
             let revoked = try await api.request(.get, "/v1/orders", as: merchant, headers: ["X-Forwarded-For": "198.51.100.10"])
             #expect(unknown.status == .unauthorized && revoked.status == .unauthorized)
             #expect(unknown.bytes == revoked.bytes, "a revoked key and a key that never existed are answered alike")
