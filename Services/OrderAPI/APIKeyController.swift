@@ -41,11 +41,13 @@ struct APIKeyController: Sendable {
         let keys = self.keys
         return try await idempotency.run(key: idempotencyKey, merchant: merchant.id, method: "POST", path: "/v1/api-keys/roll",
                                          requestHash: body.canonicalHash) { claim in
-            // The stored answer leaves the new key out.
-            let outcome = try await DatabaseUnavailable.guarding {
-                try await keys.roll(merchant: merchant.id, scope: .key(merchant.keyID), overlap: roll.overlap, claim: claim) {
+            // The stored answer leaves the new key out. Once the roll is sent, a slow database is
+            // waited for (then 503 outcome_unknown), never answered "nothing happened".
+            let gate = CommitGate()
+            let outcome = try await DatabaseUnavailable.guarding(gate: gate) {
+                try await keys.roll(merchant: merchant.id, scope: .key(merchant.keyID), overlap: roll.overlap, claim: claim, answer: {
                     Self.rollAnswer($0, limit: keys.liveLimit, showingKey: false)
-                }
+                }, gate: gate)
             }
             if case .rolled(let rolled) = outcome { await changed(rolled.expiringHashes) }
             let answer = Self.rollAnswer(outcome, limit: keys.liveLimit, showingKey: true)
@@ -80,7 +82,10 @@ struct APIKeyController: Sendable {
         let keys = self.keys
         return try await idempotency.run(key: idempotencyKey, merchant: merchant.id, method: "POST",
                                          path: "/v1/api-keys/\(id.lowercased)/revoke", requestHash: body.canonicalHash) { claim in
-            let revoked = try await DatabaseUnavailable.guarding { try await keys.revoke(id: id, merchant: merchant.id, claim: claim, answer: answer) }
+            let gate = CommitGate()
+            let revoked = try await DatabaseUnavailable.guarding(gate: gate) {
+                try await keys.revoke(id: id, merchant: merchant.id, claim: claim, answer: answer, gate: gate)
+            }
             if let revoked { await changed([revoked.hash]) }
             let (status, bytes) = answer(revoked?.record)
             return JSONResponse.make(HTTPResponse.Status(code: status), bytes)

@@ -85,12 +85,15 @@ public struct APIKeyStore: Sendable {
 
     /// Makes a new key and sets the scope's live keys to expire `overlap` from now (at once for
     /// zero; a key already expiring sooner keeps its time). Commits a `key.rolled` event.
+    /// - Parameter gate: the change is sent only if the caller's deadline has not passed; once it
+    ///   has been sent, the caller waits for its outcome instead of claiming nothing happened.
     public func roll(merchant: UUID, scope: RollScope, overlap: Duration, claim: IdempotencyClaim?,
-                     answer: RollAnswer? = nil) async throws -> RollOutcome {
+                     answer: RollAnswer? = nil, gate: CommitGate = CommitGate()) async throws -> RollOutcome {
         let key = APIKey.generate()
         let hash = ByteBuffer(bytes: APIKey.hash(key))
         let liveLimit = self.liveLimit
         return try await client.withTransaction(logger: logger) { connection in
+            guard gate.send() else { throw DatabaseUnavailable(reason: "the deadline passed before the roll was sent") }
             // One roll at a time per merchant, so the limit holds (NO KEY: orders being created for
             // the merchant, whose foreign keys share-lock its row, do not wait for it).
             try await connection.query("SELECT 1 FROM merchants WHERE id = \(merchant) FOR NO KEY UPDATE", logger: logger)
@@ -142,8 +145,9 @@ public struct APIKeyStore: Sendable {
     /// Revokes one of the merchant's keys (nil when it has none with that id). Revoking a revoked
     /// key changes nothing and records no second event. Returns the key and its SHA-256.
     public func revoke(id: UUID, merchant: UUID, claim: IdempotencyClaim?,
-                       answer: RevokeAnswer? = nil) async throws -> (record: APIKeyRecord, hash: [UInt8])? {
+                       answer: RevokeAnswer? = nil, gate: CommitGate = CommitGate()) async throws -> (record: APIKeyRecord, hash: [UInt8])? {
         try await client.withTransaction(logger: logger) { connection in
+            guard gate.send() else { throw DatabaseUnavailable(reason: "the deadline passed before the revocation was sent") }
             var found = try await Self.recordsWithHashes(try await connection.query("""
                 SELECT \(unescaped: Self.selectList), key_hash FROM api_keys WHERE id = \(id) AND merchant_id = \(merchant) FOR UPDATE
                 """, logger: logger)).first
