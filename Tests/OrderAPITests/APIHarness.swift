@@ -42,7 +42,7 @@ struct APIHarness: Sendable {
         _ body: @Sendable (APIHarness) async throws -> Void
     ) async throws {
         guard let databaseURL else {
-            return try await TestDatabase.with { _, url in
+            return try await TestDatabase.with(migrated: true) { _, url in
                 try await run(environment: environment, databaseURL: url, redis: redis, body)
             }
         }

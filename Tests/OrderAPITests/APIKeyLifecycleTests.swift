@@ -146,7 +146,7 @@ struct APIKeyLifecycleTests {
     /// key changes, and a merchant's key.
     static func twoProcesses(_ redis: PrivateRedisServer, _ settings: [String: String],
                              _ body: @Sendable (APIProcess, APIProcess, _ key: String) async throws -> Void) async throws {
-        try await TestDatabase.with { client, url in
+        try await TestDatabase.with(migrated: true) { client, url in
             let children = ChildProcesses()
             do {
                 var values = settings

@@ -34,7 +34,7 @@ struct APIKeyTests {
 
     @Test("settle merchant keys list shows an operator the same keys, never a key itself")
     func operatorList() async throws {
-        try await TestDatabase.with { _, url in
+        try await TestDatabase.with(migrated: true) { _, url in
             try await APIHarness.run(databaseURL: url) { api in
                 let merchant = try await api.merchant()
                 _ = try await api.merchant()
@@ -52,7 +52,7 @@ struct APIKeyTests {
     @Test("settle merchant keys roll and revoke: the operator's new key works, and a key revoked from the command line is refused by a running API within a second")
     func operatorRollAndRevoke() async throws {
         let redis = try PrivateRedisServer()
-        try await TestDatabase.with { _, url in
+        try await TestDatabase.with(migrated: true) { _, url in
             try await APIHarness.run(environment: ["SETTLE_API_KEY_CACHE_FALLBACK_MS": "60000"], databaseURL: url,
                                      redis: ("127.0.0.1", redis.port)) { api in
                 try await eventually("the API to listen for key changes") {

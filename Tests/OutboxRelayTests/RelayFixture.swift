@@ -23,7 +23,7 @@ struct RelayFixture: Sendable {
     static func run(_ body: @Sendable (RelayFixture) async throws -> Void) async throws {
         let broker = try await PrivateBroker.start()
         do {
-            try await TestDatabase.with { client, url in
+            try await TestDatabase.with(migrated: true) { client, url in
                 try await Migrator(client: client, logger: logger).migrate()
                 let topic = UniqueName.make("relay")
                 try await broker.admin.createTopic(topic, partitions: 12)

@@ -34,7 +34,7 @@ struct WorkerFixture: Sendable {
         // running: a leftover child keeps the test runner's output open and the run never ends.
         let children = ChildProcesses()
         do {
-            try await TestDatabase.with { client, url in
+            try await TestDatabase.with(migrated: true) { client, url in
                 let producer = try KafkaProducer(
                     configuration: KafkaConfiguration(bootstrapServers: broker.bootstrapServers, clientID: "worker-tests"), logger: logger)
                 do {

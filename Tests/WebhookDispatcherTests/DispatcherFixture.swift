@@ -46,7 +46,7 @@ struct DispatcherFixture: Sendable {
             if let server {
                 try await TestDatabase.run(on: server) { client in try await prepare(client, server) }
             } else {
-                try await TestDatabase.with { client, url in try await prepare(client, url) }
+                try await TestDatabase.with(migrated: true) { client, url in try await prepare(client, url) }
             }
         } catch {
             await children.stopAll()
