@@ -8,7 +8,7 @@ struct SettleCommand: AsyncParsableCommand {
         abstract: "Settle's command line: the local stack, migrations, the development broker and the card-processor simulator.",
         subcommands: [
             UpCommand.self, DownCommand.self, StatusCommand.self, MigrateCommand.self,
-            DemoCommand.self, VerifyCommand.self, MerchantCommand.self, DLQCommand.self, BrokerCommand.self, ProcessorCommand.self, SinkCommand.self, ConsumeCommand.self,
+            DemoCommand.self, LoadCommand.self, VerifyCommand.self, MerchantCommand.self, DLQCommand.self, BrokerCommand.self, ProcessorCommand.self, SinkCommand.self, ConsumeCommand.self,
             BenchKafkaCommand.self,
         ]
     )
