@@ -6,7 +6,8 @@
 # pm_card_flaky), with 100 ms of processor latency so that they are in flight, SIGKILLs
 # settle-worker-1 while they are, waits until every order is terminal or dead-lettered, then
 # checks each order from two sides: its state and `payment.*` events in PostgreSQL, and the card
-# processor's own counts (`GET /charges/{order_id}`). Restarts the killed worker at the end.
+# processor's own counts (`GET /charges/{order_id}`), then runs `settle verify` over the window.
+# Restarts the killed worker at the end.
 # Exits non-zero on any violation.
 # Usage: deploy/demo/kill-worker.sh [orders]
 set -euo pipefail
@@ -18,6 +19,7 @@ settle=.build/debug/settle
 psql=$(ls /usr/lib/postgresql/*/bin/psql | tail -1)
 sql() { "$psql" "$DATABASE_URL" -qAt -c "$1"; }
 
+since=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 merchant_json=$($settle merchant create --name "kill-worker demo" --json)
 key=$(echo "$merchant_json" | sed -E 's/.*"api_key":"([^"]+)".*/\1/')
 merchant=$(echo "$merchant_json" | sed -E 's/.*"id":"([^"]+)".*/\1/')
@@ -70,4 +72,6 @@ echo "    orders: $total, dead-lettered: $(dead), stuck pending: $stuck, charged
 if [ "$total" -ne "$orders" ] || [ "$stuck" -ne 0 ] || [ "$twice" -ne 0 ] || [ "$two_events" -ne 0 ]; then
   echo "==> VIOLATION"; exit 1
 fi
+echo "==> settle verify: the same window from every source (the simulator's records, Kafka, the sink)"
+$settle verify --since "$since" --settle 60
 echo "==> nothing lost, nothing charged twice"
