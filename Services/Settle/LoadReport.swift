@@ -25,22 +25,21 @@ struct LoadFollower: Sendable {
         let ids = orders.compactMap { UUID(uuidString: $0.orderID) }
         guard !ids.isEmpty else { return Followed() }
         let end = ContinuousClock.now + patience
-        var rows: [(created: Date, event: UUID, settled: Date)] = []
-        var arrivals: [String: Double] = [:]
-        while true {
-            rows = try await CLIDatabase.with(environment: environment, name: "settle-load") { client, logger in
-                var rows: [(Date, UUID, Date)] = []
+        let sink = environment["SETTLE_SINK_URL"]
+        // One client for the whole wait: each poll is a query, not a new connection.
+        let (rows, arrivals) = try await CLIDatabase.with(environment: environment, name: "settle-load") { client, logger in
+            while true {
+                var rows: [(created: Date, event: UUID, settled: Date)] = []
                 for try await row in try await client.query("""
                     SELECT o.created_at, e.id, e.created_at FROM orders o
                     JOIN events e ON e.order_id = o.id AND e.type IN ('payment.succeeded', 'payment.failed')
                     WHERE o.id = ANY(\(ids))
                     """, logger: logger).decode((Date, UUID, Date).self) { rows.append(row) }
-                return rows
+                let arrivals = await Self.arrivals(sink)
+                let delivered = rows.filter { arrivals[$0.event.lowercased] != nil }.count
+                if (rows.count >= ids.count && delivered >= rows.count) || ContinuousClock.now >= end { return (rows, arrivals) }
+                try await Task.sleep(for: .milliseconds(500))
             }
-            arrivals = await Self.arrivals(environment["SETTLE_SINK_URL"])
-            let delivered = rows.filter { arrivals[$0.event.lowercased] != nil }.count
-            if (rows.count >= ids.count && delivered >= rows.count) || ContinuousClock.now >= end { break }
-            try await Task.sleep(for: .milliseconds(500))
         }
         var followed = Followed()
         let firstCreated = rows.map(\.created).min() ?? Date()
@@ -60,13 +59,9 @@ struct LoadFollower: Sendable {
 
     /// The sink's first arrival of each webhook-id, in Unix microseconds.
     static func arrivals(_ sink: String?) async -> [String: Double] {
-        guard let sink else { return [:] }
-        var request = HTTPClientRequest(url: sink + "/arrivals")
-        request.method = .GET
-        guard let response = try? await HTTPClient.shared.execute(request, timeout: .seconds(10)),
-              let body = try? await response.body.collect(upTo: 256 << 20) else { return [:] }
+        guard let sink, let text = await CLIHTTP.get(sink + "/arrivals") else { return [:] }
         var arrivals: [String: Double] = [:]
-        for line in String(buffer: body).split(separator: "\n") {
+        for line in text.split(separator: "\n") {
             let parts = line.split(separator: "\t")
             if parts.count == 2, let micros = Double(parts[1]) { arrivals[String(parts[0])] = micros }
         }

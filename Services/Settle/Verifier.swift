@@ -211,25 +211,17 @@ struct Verifier: Sendable {
     /// The webhook-ids the stack's sink received with a valid signature, and since when it has
     /// been counting (it remembers nothing from before a restart); nil without a sink.
     private func sinkReceived() async throws -> (ids: Set<String>, since: Date)? {
-        guard let sinkURL, let object = await Self.json(sinkURL + "/deliveries"), let ids = object["webhook_ids"] as? [String] else { return nil }
+        guard let sinkURL, let object = await CLIHTTP.json(sinkURL + "/deliveries"), let ids = object["webhook_ids"] as? [String] else { return nil }
         return (Set(ids), Date(timeIntervalSince1970: object["started_at"] as? Double ?? 0))
     }
 
     /// Since when the development broker holds messages (it keeps them in memory); nil for a
     /// real Kafka, whose retention is the operator's to know (`--since`).
     private func brokerStart() async -> Date? {
-        guard let admin = environment["SETTLE_BROKER_ADMIN_URL"], let started = await Self.json(admin + "/cluster")?["started_at"] as? Double else {
+        guard let admin = environment["SETTLE_BROKER_ADMIN_URL"], let started = await CLIHTTP.json(admin + "/cluster")?["started_at"] as? Double else {
             return nil
         }
         return Date(timeIntervalSince1970: started)
-    }
-
-    private static func json(_ url: String) async -> [String: Any]? {
-        var request = HTTPClientRequest(url: url)
-        request.method = .GET
-        guard let response = try? await HTTPClient.shared.execute(request, timeout: .seconds(10)), response.status == .ok,
-              let body = try? await response.body.collect(upTo: 64 << 20) else { return nil }
-        return try? JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any]
     }
 
     /// Outbox rows of events in scope not yet published.
