@@ -97,8 +97,8 @@ struct APIHarness: Sendable {
         var response = try await send(method, uri, as: merchant, body: body, contentType: contentType, idempotencyKey: idempotencyKey, headers: extra)
         let repeatable = method == .get || idempotencyKey != nil
         var retries = 0
-        while retryingUnavailable, repeatable, retries < 3, response.status == .serviceUnavailable,
-              response.problemCode == "database_unavailable" || (idempotencyKey != nil && response.problemCode == "outcome_unknown") {
+        while retryingUnavailable, repeatable, retries < 3,
+              RetryableAnswer.asksForRetry(status: response.status.code, code: response.problemCode, keyed: idempotencyKey != nil) {
             retries += 1
             try await Task.sleep(for: .milliseconds(500))  // the client's back-off, as Retry-After asks
             response = try await send(method, uri, as: merchant, body: body, contentType: contentType, idempotencyKey: idempotencyKey, headers: extra)

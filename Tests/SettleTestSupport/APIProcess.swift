@@ -44,7 +44,7 @@ public struct APIProcess: Sendable {
         }
         request.headers.add(name: "Idempotency-Key", value: UniqueName.make("request"))
         var answer = try await send(request)
-        for _ in 0..<3 where answer.status == 503 && ["database_unavailable", "outcome_unknown"].contains(answer.json["code"] as? String) {
+        for _ in 0..<3 where RetryableAnswer.asksForRetry(status: answer.status, code: answer.json["code"] as? String, keyed: true) {
             try await Task.sleep(for: .milliseconds(500))  // the client's back-off, as Retry-After asks
             answer = try await send(request)
         }
@@ -59,5 +59,13 @@ public struct APIProcess: Sendable {
 
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
+    }
+}
+
+/// What a client retries: a 503 saying PostgreSQL could not be used (nothing was done), or,
+/// for a request with an Idempotency-Key, one saying its outcome is unknown (the retry replays it).
+public enum RetryableAnswer {
+    public static func asksForRetry(status: Int, code: String?, keyed: Bool) -> Bool {
+        status == 503 && (code == "database_unavailable" || (keyed && code == "outcome_unknown"))
     }
 }
