@@ -123,29 +123,29 @@ final class OutboxRelay: Service, Sendable {
             if sent == 0 { await doorbell.wait(upTo: settings.pollInterval) }
             if settings.linger != .zero, sent < settings.batchSize, !isStopping { try? await Task.sleep(for: settings.linger) }
         }
-        for shard in owned { try? await store.unlock(shard: shard) }
+        for shard in owned { _ = try? await within { try await store.unlock(shard: shard) } }
     }
 
     /// Gives back shards above this relay's share and takes free ones up to it.
     private func rebalance(_ store: OutboxStore, owned: Set<Int>) async throws -> Set<Int> {
         var owned = owned
-        let live = try await store.liveRelays(applicationName: Self.ownerApplicationName)
+        let live = try await within { try await store.liveRelays(applicationName: Self.ownerApplicationName) }
         let plan = ShardPlan.make(owned: owned, liveRelays: live, shardCount: OutboxStore.shardCount)
         for shard in plan.release {
-            try await store.unlock(shard: shard)
+            try await within { try await store.unlock(shard: shard) }
             owned.remove(shard)
             logger.info("shard handed back", metadata: ["shard": "\(shard)", "relays": "\(live)"])
         }
         var wanted = plan.wanted
         for shard in 0..<OutboxStore.shardCount where wanted > 0 && !owned.contains(shard) {
-            if try await store.tryLock(shard: shard) {
+            if try await within({ try await store.tryLock(shard: shard) }) {
                 owned.insert(shard)
                 wanted -= 1
                 logger.info("shard taken", metadata: ["shard": "\(shard)", "relays": "\(live)"])
             }
         }
         ownedShards.record(owned.count)
-        let backlog = try await store.backlog()
+        let backlog = try await within { try await store.backlog() }
         backlogRows.record(backlog.rows)
         oldestAge.record(backlog.oldestAge)
         return owned
@@ -160,7 +160,8 @@ final class OutboxRelay: Service, Sendable {
     private func publishRound(shards: [(shard: Int, after: OutboxPosition)], store: OutboxStore,
                               deleted: (OutboxRow) -> Void) async throws -> Int {
         guard !shards.isEmpty else { return 0 }
-        let rows = OutboxRow.oneRoundPrefix(try await store.pending(shards: shards, limit: settings.batchSize))
+        let limit = settings.batchSize
+        let rows = OutboxRow.oneRoundPrefix(try await within { try await store.pending(shards: shards, limit: limit) })
         guard !rows.isEmpty else { return 0 }
         let messages = rows.map { row in
             KafkaProducerMessage(topic: settings.topicPrefix + row.topic, key: Array(row.key.utf8), value: Array(row.payload.utf8),
@@ -179,7 +180,8 @@ final class OutboxRelay: Service, Sendable {
             }
         }
         if !acknowledged.isEmpty {
-            try await store.delete(ids: acknowledged.map(\.id))
+            let ids = acknowledged.map(\.id)
+            try await within { try await store.delete(ids: ids) }
             for row in acknowledged { deleted(row) }
             let now = Date()
             for row in acknowledged {
@@ -190,6 +192,16 @@ final class OutboxRelay: Service, Sendable {
         }
         if let firstError { throw firstError }
         return acknowledged.count
+    }
+
+    /// A statement of the session, with a deadline. postgres-nio was seen to leave a query
+    /// unanswered for good when PostgreSQL went away under it (an immediate shutdown: the
+    /// connection closed, the query neither answered nor failed), which stalled the relay with
+    /// no error at all; past the deadline the statement fails, the session is dropped and a new
+    /// one starts. Anything it had not deleted is read and sent again (duplicates with their
+    /// `event-id`, never a loss).
+    private func within<Result: Sendable>(_ statement: @escaping @Sendable () async throws -> Result) async throws -> Result {
+        try await DatabaseUnavailable.guarding(deadline: settings.statementDeadline, statement)
     }
 
     /// LISTEN on a connection of its own; every notification rings the doorbell. Reconnects with

@@ -9,6 +9,9 @@ struct RelaySettings: Sendable {
     /// several commits' rows: the per-round statements are paid per round, not per commit.
     var linger: Duration
     var listen: Bool
+    /// The longest a statement of the relay's session may take before the session is dropped
+    /// and a new one started (the rows stay and are read again).
+    var statementDeadline: Duration
     /// Put before every row's topic, so a benchmark's relays publish where no other consumer reads.
     var topicPrefix: String
 
@@ -17,6 +20,7 @@ struct RelaySettings: Sendable {
         pollInterval = try environment.milliseconds("SETTLE_RELAY_POLL_MS", default: .milliseconds(500))
         linger = try environment.milliseconds("SETTLE_RELAY_LINGER_MS", default: .milliseconds(10))
         listen = try environment.bool("SETTLE_RELAY_LISTEN", default: true)
+        statementDeadline = try environment.milliseconds("SETTLE_RELAY_STATEMENT_DEADLINE_MS", default: .seconds(10))
         topicPrefix = environment.string("SETTLE_TOPIC_PREFIX", default: "")
     }
 }

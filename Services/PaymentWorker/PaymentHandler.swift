@@ -19,6 +19,11 @@ struct PaymentHandler: Sendable {
     let processor: ProcessorClient
     let cache: OrderCache
     let logger: Logger
+    /// The longest a statement may take. postgres-nio was seen to leave a query unanswered for
+    /// good when PostgreSQL went away under it (an immediate shutdown), which stalled the
+    /// partition with no error; past the deadline the attempt fails as transient and is retried.
+    /// A transaction that commits after all is found in the inbox on the retry and skipped.
+    var statementDeadline: Duration = .seconds(10)
 
     static func outcomes(_ kind: String, _ outcome: String) -> Counter {
         Counter(label: "settle_worker_\(kind)_total", dimensions: [("outcome", outcome)])
@@ -60,7 +65,10 @@ struct PaymentHandler: Sendable {
     ) async throws {
         var metadata: Logger.Metadata = ["order_id": "\(envelope.orderID.lowercased)", "event_id": "\(envelope.id.lowercased)",
                                          "event_type": "\(envelope.type)"]
-        guard let subject = try await store.subject(order: envelope.orderID, event: envelope.id),
+        let store = store
+        guard let subject = try await DatabaseUnavailable.guarding(deadline: statementDeadline, {
+                  try await store.subject(order: envelope.orderID, event: envelope.id)
+              }),
               subject.order.merchantID == envelope.merchantID else {
             throw WorkerFailure.permanent("unknown_order", "no order \(envelope.orderID.lowercased) of merchant \(envelope.merchantID.lowercased)")
         }
@@ -78,8 +86,10 @@ struct PaymentHandler: Sendable {
             return
         }
         let decision = try await act(subject.order)
-        let recorded = try await store.record(order: envelope.orderID, consumed: envelope.id, from: from, to: decision.status,
-                                              failureCode: decision.failureCode, eventType: decision.event)
+        let recorded = try await DatabaseUnavailable.guarding(deadline: statementDeadline) {
+            try await store.record(order: envelope.orderID, consumed: envelope.id, from: from, to: decision.status,
+                                   failureCode: decision.failureCode, eventType: decision.event)
+        }
         switch recorded {
         case .recorded(let order):
             // Before the offset commit: once the outcome was recorded, no read may show the state before it.

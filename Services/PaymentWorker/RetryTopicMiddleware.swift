@@ -88,13 +88,16 @@ struct RetryTopicMiddleware: Sendable {
         let failedAt = Date(timeIntervalSince1970: Double(firstFailed) / 1000)
         // The row first, then the message: a crash between them repeats the insert, which does nothing.
         // Text columns cannot hold a NUL, which a hostile key or header may carry: dropped there.
-        try await deadLetters.insert(DeadLetter(
+        let deadLetters = deadLetters
+        let letter = DeadLetter(
             topic: topics.deadLetter, originalTopic: topics.main, sourceTopic: message.topic, sourcePartition: message.partition,
             sourceOffset: message.offset, consumerGroup: group, eventID: headers.first(named: "event-id").flatMap(UUID.init(uuidString:)),
             key: message.keyString.map(Self.text), payload: message.value,
             headers: own.map { (Self.text($0.key), Self.text($0.stringValue ?? "")) },
             errorClass: failure.errorClass, errorMessage: Self.text(failure.message), attempts: tries, deadLetterCount: count,
-            firstFailedAt: failedAt))
+            firstFailedAt: failedAt)
+        // With a deadline, like the handler's statements: a query left unanswered must not stall the partition.
+        try await DatabaseUnavailable.guarding(deadline: .seconds(10)) { try await deadLetters.insert(letter) }
         let dead = own + [
             KafkaHeader(key: "dlq-original-topic", value: topics.main),
             KafkaHeader(key: "dlq-original-partition", value: originalPartition),
