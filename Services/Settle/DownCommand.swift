@@ -22,7 +22,7 @@ struct DownCommand: AsyncParsableCommand {
             print("stopped the development broker (pid \(pid))")
         }
         try? FileManager.default.removeItem(at: layout.brokerStateFile)
-        if let pid = LocalProcess.livePID(from: layout.redisPIDFile, expecting: "redis-server") {
+        if let pid = LocalRedis(layout: layout).pid {
             _ = await LocalProcess.stop(pid)
             print("stopped Redis (pid \(pid))")
         }

@@ -32,8 +32,8 @@ struct LoadCommand: AsyncParsableCommand {
     @Option(help: "Payment methods and their weights, e.g. ok=90,declined=5,flaky=5 (pm_card_ is added).")
     var mix = "ok=90,declined=5,flaky=5"
 
-    @Option(help: "How many merchants to spread the orders over (each made for this run).")
-    var merchants = 1
+    @Option(help: "How many merchants to spread the orders over (each made for this run). By default enough that the API's per-merchant rate limit (SETTLE_RATE_LIMIT) does not refuse the offered rate.")
+    var merchants: Int?
 
     @Option(name: .customLong("key-reuse"), help: "Share of requests, 0 to 1, that repeat an earlier request's Idempotency-Key and body (each must be answered with the same order).")
     var keyReuse = 0.0
@@ -46,7 +46,7 @@ struct LoadCommand: AsyncParsableCommand {
         if let connections, !(1...4_096).contains(connections) { throw ValidationError("--connections must be 1 to 4096") }
         guard LoadPlan.seconds(duration) != nil else { throw ValidationError("--duration must look like 30s, 2m or 45") }
         guard LoadPlan.methods(mix) != nil else { throw ValidationError("--mix must look like ok=90,declined=5,flaky=5") }
-        guard (1...1_000).contains(merchants) else { throw ValidationError("--merchants must be 1 to 1000") }
+        if let merchants, !(1...1_000).contains(merchants) { throw ValidationError("--merchants must be 1 to 1000") }
         guard (0...1).contains(keyReuse) else { throw ValidationError("--key-reuse must be 0 to 1") }
         guard (0...3_600).contains(follow) else { throw ValidationError("--follow must be 0 to 3600 seconds") }
     }
@@ -57,15 +57,40 @@ struct LoadCommand: AsyncParsableCommand {
         let plan = LoadPlan(api: api, rate: connections == nil ? rate : nil, connections: connections,
                             duration: .seconds(LoadPlan.seconds(duration) ?? 30), methods: LoadPlan.methods(mix) ?? [],
                             keyReuse: keyReuse)
-        let count = merchants
+        let keys = try await LoadMerchants.create(count: merchants ?? LoadMerchants.count(forRate: rate, connections: connections, environment: environment),
+                                                  label: "settle load", environment: environment)
+        let directory = StackEnvironment.directory(environment: environment).appendingPathComponent("reports")
+            .appendingPathComponent(LoadReport.stamp("load", Date()))
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let recorder = LoadRecorder(history: directory.appendingPathComponent("history.jsonl"))
+        let started = Date()
+        try await LoadRunner(plan: plan, merchants: keys, recorder: recorder).run()
+        let followed = try await LoadFollower(environment: environment, orders: recorder.accepted, patience: .seconds(follow)).run()
+        let report = LoadReport(plan: plan, merchants: keys.count, started: started, results: recorder.results, followed: followed)
+        try report.write(to: directory)
+        print(report.text)
+        print("history, summary.json and report.html in \(directory.path)")
+    }
+}
+
+/// The merchants a load sends its orders as, each made for the run with a webhook endpoint at
+/// the stack's sink (which verifies with the endpoints' secrets), so webhooks are followed too.
+enum LoadMerchants {
+    /// Enough merchants that each is offered at most 80 % of the API's per-merchant rate limit.
+    /// A closed loop's rate is unknown beforehand: one merchant per connection.
+    static func count(forRate rate: Double, connections: Int?, environment: [String: String]) -> Int {
+        if let connections { return min(1_000, connections) }
+        let limit = Double(environment["SETTLE_RATE_LIMIT"].flatMap(Int.init) ?? 100)
+        return min(1_000, max(1, Int((rate / (limit * 0.8)).rounded(.up))))
+    }
+
+    static func create(count: Int, label: String, environment: [String: String]) async throws -> [(UUID, String)] {
         let sink = environment["SETTLE_SINK_URL"]
-        // Each merchant of the run, with a webhook endpoint at the stack's sink (which verifies
-        // with the endpoints' secrets), so webhooks are followed too.
-        let keys = try await CLIDatabase.with(environment: environment, name: "settle-load") { client, logger in
+        return try await CLIDatabase.with(environment: environment, name: "settle-load") { client, logger in
             let store = MerchantStore(client: client, logger: logger)
             var keys: [(UUID, String)] = []
             for index in 0..<count {
-                let created = try await store.create(name: "settle load \(ISO8601DateFormatter().string(from: Date())) #\(index + 1)")
+                let created = try await store.create(name: "\(label) \(ISO8601DateFormatter().string(from: Date())) #\(index + 1)")
                 if let sink {
                     let endpoint = try NewWebhookEndpoint(json: .object([
                         "url": .string(sink + "/hooks/load"), "enabled_events": .array([.string("payment.succeeded"), .string("payment.failed")]),
@@ -77,17 +102,6 @@ struct LoadCommand: AsyncParsableCommand {
             }
             return keys
         }
-        let directory = StackEnvironment.directory(environment: environment).appendingPathComponent("reports")
-            .appendingPathComponent(LoadReport.stamp(Date()))
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let recorder = LoadRecorder(history: directory.appendingPathComponent("history.jsonl"))
-        let started = Date()
-        try await LoadRunner(plan: plan, merchants: keys, recorder: recorder).run()
-        let followed = try await LoadFollower(environment: environment, orders: recorder.accepted, patience: .seconds(follow)).run()
-        let report = LoadReport(plan: plan, merchants: keys.count, started: started, results: recorder.results, followed: followed)
-        try report.write(to: directory)
-        print(report.text)
-        print("history, summary.json and report.html in \(directory.path)")
     }
 }
 

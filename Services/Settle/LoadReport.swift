@@ -78,12 +78,13 @@ struct LoadReport: Sendable {
     let results: LoadRecorder.Results
     let followed: LoadFollower.Followed
 
-    static func stamp(_ date: Date) -> String {
+    /// A report directory's name: `<kind>-<UTC time>`.
+    static func stamp(_ kind: String, _ date: Date) -> String {
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone(identifier: "UTC")
         formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
-        return "load-" + formatter.string(from: date)
+        return kind + "-" + formatter.string(from: date)
     }
 
     var seconds: Double { Double(plan.duration.components.seconds) }

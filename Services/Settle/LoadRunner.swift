@@ -10,6 +10,8 @@ struct LoadRunner: Sendable {
     let plan: LoadPlan
     let merchants: [(UUID, String)]
     let recorder: LoadRecorder
+    /// Print the recorder's progress line (`settle chaos` prints its own).
+    var showsProgress = true
 
     struct Request: Sendable {
         var index: Int
@@ -39,7 +41,7 @@ struct LoadRunner: Sendable {
         let run = String(UUID().uuidString.prefix(8)).lowercased()
         let start = ContinuousClock.now
         let end = start + plan.duration
-        let progress = Task { await recorder.report(every: .seconds(1), from: start, until: end) }
+        let progress = Task { if showsProgress { await recorder.report(every: .seconds(1), from: start, until: end) } }
         if let rate = plan.rate {
             // Open model: request i is due at start + i / rate, whatever happened to the others.
             await withTaskGroup(of: Void.self) { group in

@@ -1,4 +1,5 @@
 import Foundation
+import NIOPosix
 import SettleRuntime
 
 /// Starting, finding and stopping the local stack's processes, always by PID.
@@ -20,6 +21,13 @@ enum LocalProcess {
         return captured
     }
 
+    /// `run` on NIO's blocking-I/O thread pool, for a command that takes long (a build):
+    /// waiting for it must not hold one of Swift's cooperative threads.
+    @discardableResult
+    static func runOffPool(_ executable: String, _ arguments: [String], log: URL? = nil) async throws -> String {
+        try await NIOThreadPool.singleton.runIfActive { try run(executable, arguments, log: log) }
+    }
+
     /// Starts a long-running process in a session of its own, so it outlives `settle up`;
     /// returns its PID (setsid execs the program in place).
     @discardableResult
@@ -36,8 +44,19 @@ enum LocalProcess {
         return handle
     }
 
+    /// Whether `pid` runs. A process that ended but was not reaped yet (a zombie) still
+    /// answers `kill(pid, 0)`, and a killed service's parent is whatever reaps orphans, which can
+    /// take seconds: a zombie counts as gone, and a child of this process (`settle chaos`
+    /// restarts services as its own children) is reaped here.
     static func isAlive(_ pid: Int32) -> Bool {
-        pid > 0 && kill(pid, 0) == 0
+        guard pid > 0 else { return false }
+        var status: Int32 = 0
+        if waitpid(pid, &status, WNOHANG) == pid { return false }
+        guard kill(pid, 0) == 0 else { return false }
+        // /proc/<pid>/stat: "pid (comm) S …"; the state follows the last ')'.
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return true }
+        return stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).first != "Z"
     }
 
     /// The PID in the first line of a PID file, if that process is alive and its command line mentions `expected`

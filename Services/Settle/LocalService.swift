@@ -49,11 +49,18 @@ struct LocalService {
     /// and from the `settle up` that started it.
     var commandLine: String { ([executable] + arguments).joined(separator: " ") }
 
-    /// Starts the service unless it runs already, then waits until it answers `/healthz`.
-    func start(_ layout: StackLayout, environment: [String: String]) async throws {
-        if pid(layout) != nil { return }
-        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-            .deletingLastPathComponent().appendingPathComponent(self.executable).path
+    /// The build the running instance was started from, if it runs.
+    func build(_ layout: StackLayout) -> LocalBuild? { pid(layout).flatMap(LocalBuild.of(pid:)) }
+
+    /// Starts the service from `build` unless it runs already, then waits until it answers
+    /// `/healthz`. An instance running from another build is stopped first (SIGTERM, so a
+    /// consumer leaves its group), so `settle up --release` switches a running stack over.
+    func start(_ layout: StackLayout, environment: [String: String], build: LocalBuild = .current) async throws {
+        if let running = pid(layout) {
+            guard let from = LocalBuild.of(pid: running), from != build else { return }
+            _ = await LocalProcess.stop(running)
+        }
+        let executable = build.executable(self.executable)
         guard FileManager.default.isExecutableFile(atPath: executable) else {
             throw LocalProcess.Failure(description: "\(executable) is missing: build it with `swift build`")
         }

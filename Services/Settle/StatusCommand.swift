@@ -61,7 +61,7 @@ struct StatusCommand: AsyncParsableCommand {
                 guard await service.answers(path: "/readyz", layout) else {
                     throw LocalProcess.Failure(description: "not ready; see \(layout.log(service.name).path)")
                 }
-                return "ready"
+                return "ready, \(service.build(layout).map { "\($0.configuration) build" } ?? "not started by settle up")"
             }
         }
         if !healthy { throw ExitCode(1) }

@@ -10,22 +10,21 @@ struct UpCommand: AsyncParsableCommand {
         abstract: "Start the local stack (PostgreSQL, Redis, the development broker, Settle's services) under .settle/; harmless to run twice."
     )
 
+    @Flag(help: "Run Settle's services from release builds (`swift build -c release`, run now), as production would: what a load test should measure. Without it they run from this settle's own build; services running from the other build are restarted.")
+    var release = false
+
     func run() async throws {
         let layout = try StackLayout()
         try layout.prepareDirectories()
         try DebianPackages.ensureInstalled()
+        let build = release
+            ? try await LocalBuild.release(packageRoot: layout.root.deletingLastPathComponent(), log: layout.log("build-release"))
+            : LocalBuild.current
 
         let postgres = LocalPostgres(layout: layout)
         try postgres.start()
 
-        if LocalProcess.livePID(from: layout.redisPIDFile, expecting: "redis-server") == nil {
-            guard let redisServer = LocalProcess.which("redis-server") else { throw ValidationError("redis-server is not installed") }
-            try LocalProcess.run(redisServer, [
-                "--port", "\(layout.redisPort)", "--bind", "127.0.0.1", "--daemonize", "yes",
-                "--pidfile", layout.redisPIDFile.path, "--dir", layout.redisData.path,
-                "--logfile", layout.log("redis").path, "--save", "", "--appendonly", "no",
-            ])
-        }
+        try LocalRedis(layout: layout).start()
 
         let broker = try await startBroker(layout)
 
@@ -47,13 +46,13 @@ struct UpCommand: AsyncParsableCommand {
         for (key, value) in values { environment[key] = value }
         try await MigrateCommand.migrate(environment: environment)
         for service in LocalService.all {
-            try await service.start(layout, environment: environment)
+            try await service.start(layout, environment: environment, build: build)
         }
         let demo = try await DemoAccount.ensure(file: layout.demoEnv, environment: environment,
                                                 sinkURL: "http://127.0.0.1:\(layout.portBase + ServicePorts.sink)")
 
         print("""
-        Settle's local stack is up:
+        Settle's local stack is up, its services from the \(build.configuration) build (\(build.directory.path)):
           PostgreSQL       \(layout.databaseURL)
           Redis            \(layout.redisURL)
           Kafka            \(broker)   (development broker: librdkafka's in-memory mock cluster)

@@ -28,6 +28,18 @@ public enum FreePort {
         throw POSIXError(.EADDRINUSE)
     }
 
+    /// A `SETTLE_PORT_BASE` for a private local stack (`settle up` in a home of its own): every
+    /// port from it to it + 99 free right now. Bases come from 9000 to 19900, between the
+    /// developer's and CI's stacks (7100, 8100) and the ports `make` hands out.
+    public static func stackBase() throws -> Int {
+        let slots = 110
+        for _ in 0..<slots {
+            let base = 9_000 + 100 * Int(UInt(bitPattern: next.add(1, ordering: .relaxed).newValue) % UInt(slots))
+            if (base..<(base + 100)).allSatisfy(canBind) { return base }
+        }
+        throw POSIXError(.EADDRINUSE)
+    }
+
     /// Whether a server could listen on 127.0.0.1:`port` right now.
     private static func canBind(_ port: Int) -> Bool {
         let socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

@@ -38,9 +38,53 @@ struct LoadTests {
             #expect(html.contains(#"<svg id="\#(chart)""#), "\(chart)")
         }
         #expect(html.components(separatedBy: "<polyline").count - 1 >= 5, "every series drawn")
+        try await rendersInChromium(report.appendingPathComponent("report.html"), in: home)
 
         let verified = try await Tool.output(settle, ["verify", "--history", report.appendingPathComponent("history.jsonl").path,
                                                       "--since", since, "--settle", "60"], environment: environment)
         #expect(verified.contains("the contract held"), "\(verified)")
+    }
+
+    /// Opens the report in headless Chromium (Debian's `chromium`), with every host unresolvable
+    /// so nothing can come from the internet, and asks the laid-out page for each chart's size
+    /// and the points of each of its lines.
+    private func rendersInChromium(_ report: URL, in directory: URL) async throws {
+        let probe = #"""
+            <script>
+            const rows = [...document.querySelectorAll('svg')].map(svg => {
+              const box = svg.getBoundingClientRect();
+              const lines = [...svg.querySelectorAll('polyline')].map(line => line.points.numberOfItems);
+              return `${svg.id} ${Math.round(box.width)}x${Math.round(box.height)} ${lines.join(',')}`;
+            });
+            const out = document.createElement('pre');
+            out.id = 'rendered';
+            out.textContent = rows.join(';');
+            document.body.appendChild(out);
+            </script>
+            """#
+        let page = directory.appendingPathComponent("rendered.html")
+        let html = try String(contentsOf: report, encoding: .utf8)
+        try html.replacingOccurrences(of: "</body>", with: probe + "</body>").write(to: page, atomically: true, encoding: .utf8)
+        let chromium = try #require(["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) },
+                                    "headless Chromium is needed: apt-get install chromium")
+        let dom = try await Tool.output(chromium, [
+            "--headless", "--no-sandbox", "--disable-gpu", "--host-resolver-rules=MAP * ~NOTFOUND",
+            "--user-data-dir=" + directory.appendingPathComponent("chromium").path, "--dump-dom", page.absoluteString,
+        ], environment: [:])
+        let rendered = try #require(dom.range(of: #"<pre id="rendered">"#).flatMap { start in
+            dom[start.upperBound...].range(of: "</pre>").map { String(dom[start.upperBound..<$0.lowerBound]) }
+        }, "the probe did not run: \(dom.suffix(2_000))")
+        var charts: [String: (width: Int, height: Int, points: [Int])] = [:]
+        for row in rendered.split(separator: ";") {
+            let fields = row.split(separator: " ")
+            guard fields.count == 3 else { continue }
+            let size = fields[1].split(separator: "x").compactMap { Int($0) }
+            charts[String(fields[0])] = (size.first ?? 0, size.last ?? 0, fields[2].split(separator: ",").compactMap { Int($0) })
+        }
+        for id in ["latency-over-time", "throughput", "percentiles"] {
+            let chart = try #require(charts[id], "\(id) is not in the rendered page: \(rendered)")
+            #expect(chart.width >= 300 && chart.height >= 150, "\(id) laid out at \(chart.width)x\(chart.height)")
+            #expect(!chart.points.isEmpty && chart.points.allSatisfy { $0 >= 2 }, "\(id)'s lines have points: \(chart.points)")
+        }
     }
 }
