@@ -6,7 +6,9 @@ cd "$(dirname "$0")/.."
 
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
-packages=(librdkafka-dev libhiredis-dev postgresql redis-server kcat)
+# The build's and the stack's packages; python3-venv for the README's own-receiver example
+# (the standardwebhooks library), chromium for the test that opens a load report in a browser.
+packages=(librdkafka-dev libhiredis-dev postgresql redis-server kcat python3-venv chromium)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -26,6 +26,9 @@ struct LoadCommand: AsyncParsableCommand {
     @Option(help: "Closed loop instead: this many connections, each sending its next order when the last is answered.")
     var connections: Int?
 
+    @Option(name: .customLong("max-in-flight"), help: "Open model: at most this many requests on the wire at once (each on a connection of its own); a request due while all are busy waits, and the wait counts in its latency.")
+    var maxInFlight = 256
+
     @Option(help: "How long to offer load: 30s, 2m or plain seconds.")
     var duration = "30s"
 
@@ -44,6 +47,7 @@ struct LoadCommand: AsyncParsableCommand {
     func validate() throws {
         guard rate > 0, rate <= 100_000 else { throw ValidationError("--rate must be above 0 and at most 100000") }
         if let connections, !(1...4_096).contains(connections) { throw ValidationError("--connections must be 1 to 4096") }
+        guard (1...4_096).contains(maxInFlight) else { throw ValidationError("--max-in-flight must be 1 to 4096") }
         guard LoadPlan.seconds(duration) != nil else { throw ValidationError("--duration must look like 30s, 2m or 45") }
         guard LoadPlan.methods(mix) != nil else { throw ValidationError("--mix must look like ok=90,declined=5,flaky=5") }
         if let merchants, !(1...1_000).contains(merchants) { throw ValidationError("--merchants must be 1 to 1000") }
@@ -56,7 +60,7 @@ struct LoadCommand: AsyncParsableCommand {
         guard let api = environment["SETTLE_API_URL"] else { throw ValidationError("no SETTLE_API_URL: run `settle up` first") }
         let plan = LoadPlan(api: api, rate: connections == nil ? rate : nil, connections: connections,
                             duration: .seconds(LoadPlan.seconds(duration) ?? 30), methods: LoadPlan.methods(mix) ?? [],
-                            keyReuse: keyReuse)
+                            keyReuse: keyReuse, maxInFlight: maxInFlight)
         let keys = try await LoadMerchants.create(count: merchants ?? LoadMerchants.count(forRate: rate, connections: connections, environment: environment),
                                                   label: "settle load", environment: environment)
         let directory = StackEnvironment.directory(environment: environment).appendingPathComponent("reports")
@@ -114,6 +118,8 @@ struct LoadPlan: Sendable {
     var duration: Duration
     var methods: [(method: String, weight: Int)]
     var keyReuse: Double
+    /// Open model: requests on the wire at most.
+    var maxInFlight = 256
 
     static func seconds(_ text: String) -> Int? {
         if let plain = Int(text), plain > 0 { return plain }

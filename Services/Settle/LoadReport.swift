@@ -78,6 +78,20 @@ struct LoadReport: Sendable {
     let results: LoadRecorder.Results
     let followed: LoadFollower.Followed
 
+    /// " (timeout: 12, 503: 3)" when there were errors.
+    var errorBreakdown: String {
+        let parts = results.statuses.filter { $0.key != 201 }.sorted { $0.key < $1.key }.map { "\(Self.statusName($0.key)): \($0.value)" }
+        return parts.isEmpty ? "" : " (" + parts.joined(separator: ", ") + ")"
+    }
+
+    static func statusName(_ status: Int) -> String {
+        switch status {
+        case LoadRecorder.timedOut: "timeout"
+        case LoadRecorder.connectionError: "connection_error"
+        default: String(status)
+        }
+    }
+
     /// A report directory's name: `<kind>-<UTC time>`.
     static func stamp(_ kind: String, _ date: Date) -> String {
         let formatter = DateFormatter()
@@ -136,7 +150,7 @@ struct LoadReport: Sendable {
         Summary(started: ISO8601DateFormatter().string(from: started), mode: plan.rate == nil ? "closed" : "open",
                 offeredPerSecond: plan.rate, connections: plan.connections, durationSeconds: seconds, merchants: merchants,
                 requests: results.histogram.totalCount, acceptedPerSecond: Double(accepted) / seconds,
-                statuses: Dictionary(uniqueKeysWithValues: results.statuses.map { ($0.key == 0 ? "connection_error" : String($0.key), $0.value) }),
+                statuses: Dictionary(uniqueKeysWithValues: results.statuses.map { (Self.statusName($0.key), $0.value) }),
                 errors: errors, repeatedKeys: results.repeated, keysWithTwoOrders: keyViolations,
                 latencyMilliseconds: percentiles(results.histogram), settled: followed.settled,
                 settledPerSecond: followed.settledSpan > 0 ? Double(followed.settled) / followed.settledSpan : 0,
@@ -154,7 +168,7 @@ struct LoadReport: Sendable {
         let offered = plan.rate.map { String(format: "%.0f/s offered (open model)", $0) } ?? "\(plan.connections ?? 0) connections (closed loop)"
         return """
             \(offered) for \(Int(seconds)) s over \(merchants) merchant(s): \(s.requests) requests, \(accepted) accepted \
-            (\(String(format: "%.1f", s.acceptedPerSecond))/s), \(errors) errors, \(s.repeatedKeys) repeated keys, \
+            (\(String(format: "%.1f", s.acceptedPerSecond))/s), \(errors) errors\(errorBreakdown), \(s.repeatedKeys) repeated keys, \
             \(s.keysWithTwoOrders) keys with two orders
               answered          \(line(s.latencyMilliseconds))
               created→settled   \(s.settled) settled (\(String(format: "%.1f", s.settledPerSecond))/s)  \(line(s.settleLatencyMilliseconds))
@@ -181,7 +195,7 @@ struct LoadReport: Sendable {
         let p50 = seconds.map { (Double($0), ms(results.seconds[$0]!.histogram, 50)) }
         let p99 = seconds.map { (Double($0), ms(results.seconds[$0]!.histogram, 99)) }
         let maxes = seconds.map { (Double($0), Double(results.seconds[$0]!.histogram.max) / 1000) }
-        let rate = seconds.map { (Double($0), Double(results.seconds[$0]!.ok)) }
+        let rate = results.acceptedBySecond.keys.sorted().map { (Double($0), Double(results.acceptedBySecond[$0]!)) }
         // Percentiles on the usual HdrHistogram axis: 1 / (1 - p), so 90, 99, 99.9 are evenly spaced.
         let marks = [0.0, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99]
         let distribution = marks.map { (log10(1 / (1 - $0 / 100)), ms(results.histogram, $0)) }
@@ -192,9 +206,9 @@ struct LoadReport: Sendable {
             ("errors", "\(errors) \(s.statuses.filter { $0.key != "201" }.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", "))"),
             ("answer latency", String(format: "p50 %.1f ms, p99 %.1f ms, p99.9 %.1f ms, max %.1f ms", s.latencyMilliseconds["p50"] ?? 0,
                                       s.latencyMilliseconds["p99"] ?? 0, s.latencyMilliseconds["p99.9"] ?? 0, s.latencyMilliseconds["max"] ?? 0)),
-            ("settled", String(format: "%d (%.1f/s), created→settled p50 %.0f ms, p99 %.0f ms", s.settled, s.settledPerSecond,
+            ("settled (while followed)", String(format: "%d (%.1f/s), created→settled p50 %.0f ms, p99 %.0f ms", s.settled, s.settledPerSecond,
                                s.settleLatencyMilliseconds["p50"] ?? 0, s.settleLatencyMilliseconds["p99"] ?? 0)),
-            ("webhooks", String(format: "%d (%.1f/s), created→webhook p50 %.0f ms, p99 %.0f ms", s.webhooksDelivered, s.webhooksPerSecond,
+            ("webhooks (while followed)", String(format: "%d (%.1f/s), created→webhook p50 %.0f ms, p99 %.0f ms", s.webhooksDelivered, s.webhooksPerSecond,
                                 s.webhookLatencyMilliseconds["p50"] ?? 0, s.webhookLatencyMilliseconds["p99"] ?? 0)),
             ("repeated keys", "\(s.repeatedKeys), of which answered with another order: \(s.keysWithTwoOrders)"),
         ]
@@ -202,16 +216,17 @@ struct LoadReport: Sendable {
             <!doctype html>
             <html lang="en"><head><meta charset="utf-8"><title>settle load \(s.started)</title>
             <style>body{font:14px system-ui,sans-serif;margin:2em;max-width:60em}table{border-collapse:collapse}td{padding:.2em 1em .2em 0}
-            svg{background:#fafafa;border:1px solid #ddd;margin:1em 0}.p50{stroke:#1f77b4}.p99{stroke:#d62728}.max{stroke:#999}.rate{stroke:#2ca02c}
-            polyline{fill:none;stroke-width:2}text{font-size:11px}</style></head><body>
+            svg{background:#fafafa;border:1px solid #ddd;margin:1em 0}.p50{stroke:#1f77b4}.p99{stroke:#d62728}.max{stroke:#999}.rate{stroke:#2ca02c}.latency{stroke:#9467bd}
+            polyline{fill:none;stroke-width:2}text{font-size:11px}.legend{stroke:none;font-weight:bold}
+            .legend.p50{fill:#1f77b4}.legend.p99{fill:#d62728}.legend.max{fill:#999}.legend.rate{fill:#2ca02c}.legend.latency{fill:#9467bd}</style></head><body>
             <h1>settle load, \(s.started)</h1>
             <table>\(rows.map { "<tr><td>\($0.0)</td><td>\(Self.escape($0.1))</td></tr>" }.joined())</table>
             <h2>Answer latency over time (ms, from each request's intended send time)</h2>
             \(Self.chart(id: "latency-over-time", series: [("p50", p50), ("p99", p99), ("max", maxes)], xLabel: "second", logX: false))
-            <h2>Orders accepted per second</h2>
+            <h2>Orders accepted per second (by when the 201 arrived)</h2>
             \(Self.chart(id: "throughput", series: [("rate", rate)], xLabel: "second", logX: false))
             <h2>Latency by percentile (ms)</h2>
-            \(Self.chart(id: "percentiles", series: [("p99", distribution)], xLabel: "percentile", logX: true, xTicks: marks))
+            \(Self.chart(id: "percentiles", series: [("latency", distribution)], xLabel: "percentile", logX: true, xTicks: marks))
             </body></html>
             """
     }
@@ -219,6 +234,8 @@ struct LoadReport: Sendable {
     static func escape(_ text: String) -> String {
         text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
     }
+
+    static let legend = ["p50": "p50", "p99": "p99", "max": "max", "rate": "accepted/s", "latency": "answer latency"]
 
     /// A line chart in SVG: each series a polyline in its CSS class, axes with a few labels.
     static func chart(id: String, series: [(String, [(Double, Double)])], xLabel: String, logX: Bool, xTicks: [Double] = []) -> String {
@@ -237,7 +254,12 @@ struct LoadReport: Sendable {
         let ticks = logX ? xTicks.map { (log10(1 / (1 - $0 / 100)), String(format: "%g", $0)) }
             : stride(from: 0.0, through: maxX, by: max(1, (maxX / 6).rounded())).map { ($0, String(format: "%.0f", $0)) }
         for (value, label) in ticks {
-            svg += #"<text x="\#(x(value) - 8)" y="\#(height - 12)">\#(label)</text>"#
+            svg += #"<text x="\#(min(x(value) - 8, width - 8 - 7 * Double(label.count)))" y="\#(height - 12)">\#(label)</text>"#
+        }
+        // The legend, top right: each series' name in its colour.
+        for (index, (name, _)) in series.enumerated() {
+            let label = Self.legend[name] ?? name
+            svg += #"<text class="legend \#(name)" x="\#(width - 20 - 7 * Double(label.count))" y="\#(24 + 14 * Double(index))">\#(label)</text>"#
         }
         svg += #"<text x="\#(width / 2)" y="\#(height - 1)">\#(xLabel)</text>"#
         for (name, values) in series where !values.isEmpty {

@@ -35,24 +35,42 @@ struct LoadRunner: Sendable {
         return Request(index: index, merchant: merchant, apiKey: apiKey, key: "load-\(run)-\(index)", body: body, repeats: nil)
     }
 
+    /// How long an answer is waited for.
+    static let timeout: Duration = .seconds(30)
+
     func run() async throws {
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(
-            connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: plan.connections ?? 256)))
+            connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: plan.connections ?? plan.maxInFlight)))
         let run = String(UUID().uuidString.prefix(8)).lowercased()
         let start = ContinuousClock.now
         let end = start + plan.duration
         let progress = Task { if showsProgress { await recorder.report(every: .seconds(1), from: start, until: end) } }
         if let rate = plan.rate {
-            // Open model: request i is due at start + i / rate, whatever happened to the others.
+            // Open model, as wrk2 does it: request i is due at start + i / rate whatever happened
+            // to the others, and its latency counts from then. At most `maxInFlight` are on the
+            // wire at once (one per lane, each lane a connection); a request due while every lane
+            // is busy waits for one, and the wait counts. A queue inside the HTTP client instead
+            // would grow without bound once the server falls behind, and the generator would
+            // spend its CPU on the queue rather than on sending.
+            let total = Int(plan.duration / .seconds(1) * rate)
+            let counter = Counter()
             await withTaskGroup(of: Void.self) { group in
-                var index = 0
-                while true {
-                    let due = start + .seconds(Double(index) / rate)
-                    if due >= end { break }
-                    try? await Task.sleep(until: due, clock: .continuous)
-                    let request = request(index, run: run)
-                    group.addTask { await send(request, client: client, intended: due, start: start) }
-                    index += 1
+                for _ in 0..<plan.maxInFlight {
+                    group.addTask {
+                        while true {
+                            let index = counter.next()
+                            guard index < total else { return }
+                            let due = start + .seconds(Double(index) / rate)
+                            // Already later than an answer is waited for: timed out without being sent.
+                            if ContinuousClock.now - due > Self.timeout {
+                                recorder.record(status: LoadRecorder.timedOut, latency: ContinuousClock.now - due,
+                                                second: Int((due - start) / .seconds(1)), request: request(index, run: run), orderID: nil)
+                                continue
+                            }
+                            try? await Task.sleep(until: due, clock: .continuous)
+                            await send(request(index, run: run), client: client, intended: due, start: start)
+                        }
+                    }
                 }
             }
         } else {
@@ -82,14 +100,16 @@ struct LoadRunner: Sendable {
         var status = 0
         var orderID: String?
         do {
-            let response = try await client.execute(http, timeout: .seconds(30))
+            let response = try await client.execute(http, timeout: .seconds(Self.timeout.components.seconds))
             status = Int(response.status.code)
             let body = try await response.body.collect(upTo: 1 << 16)
             if status == 201 {
                 orderID = (try? JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any])?["id"] as? String
             }
+        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
+            status = LoadRecorder.timedOut
         } catch {
-            status = 0
+            status = LoadRecorder.connectionError
         }
         let now = ContinuousClock.now
         recorder.record(status: status, latency: now - intended, second: Int((intended - start) / .seconds(1)),
@@ -121,15 +141,25 @@ final class LoadRecorder: Sendable {
 
     struct Results: Sendable {
         var histogram = Histogram<UInt64>(highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: .three)
+        /// By the second of each request's intended send time.
         var seconds: [Int: Second] = [:]
+        /// 201s by the second their answer arrived: the throughput actually achieved.
+        var acceptedBySecond: [Int: Int] = [:]
         var statuses: [Int: Int] = [:]
         var accepted: [Accepted] = []
         var ordersByKey: [String: Set<String>] = [:]
         var repeated = 0
     }
 
+    /// Statuses of requests that got no HTTP answer: none within the 30 s time-out, or the connection failed.
+    static let timedOut = -1
+    static let connectionError = 0
+
     private let state = Mutex(Results())
     let history: URL
+
+    /// When the recorder was made, just before the load starts: answers are counted by their second since.
+    private let startedAt = ContinuousClock.now
 
     init(history: URL) {
         self.history = history
@@ -147,6 +177,7 @@ final class LoadRecorder: Sendable {
             if status == 201 { bucket.ok += 1 } else { bucket.errors += 1 }
             _ = bucket.histogram.record(micros)
             state.seconds[second] = bucket
+            if status == 201 { state.acceptedBySecond[Int((ContinuousClock.now - startedAt) / .seconds(1)), default: 0] += 1 }
             if request.repeats != nil { state.repeated += 1 }
             if let orderID {
                 state.ordersByKey[request.merchant.uuidString + " " + request.key, default: []].insert(orderID)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 /// `settle`: the local stack, operations and the development-only roles.
 @main
@@ -12,4 +13,15 @@ struct SettleCommand: AsyncParsableCommand {
             BenchKafkaCommand.self,
         ]
     )
+
+    static func main() async {
+        // A line at a time even into a file or a pipe: a progress line written by a long run
+        // (`settle load`, `settle chaos` under CI or `tee`) shows when it is written, not at exit.
+        // (C's `stdout` is read through its symbol: Swift 6 refuses the global variable itself.)
+        if let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "stdout"),
+           let output = symbol.assumingMemoryBound(to: UnsafeMutablePointer<FILE>?.self).pointee {
+            setvbuf(output, nil, _IOLBF, 0)
+        }
+        await main(nil)
+    }
 }
