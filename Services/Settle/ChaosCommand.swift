@@ -118,7 +118,7 @@ struct ChaosCommand: AsyncParsableCommand {
 
         let processor = environment["SETTLE_PROCESSOR_URL"]
         if faults, let processor {
-            let on = #"{"error_rate":0.05,"latency_ms":20,"crash_after_charge_rate":0.02,"garbage_rate":0.005}"#
+            let on = #"{"error_rate":0.05,"latency_ms":100,"crash_after_charge_rate":0.02,"garbage_rate":0.005}"#
             guard await CLIHTTP.post(processor + "/faults", json: on) else { throw ValidationError("the simulator at \(processor) refused its faults") }
             journal.note("simulator faults on: \(on)")
         }
@@ -133,9 +133,13 @@ struct ChaosCommand: AsyncParsableCommand {
                 // One sequence per target: a target's disruptions never overlap; different targets' may.
                 for (_, disruptions) in Dictionary(grouping: plan.disruptions, by: \.target) {
                     group.addTask {
+                        var settledIn = start
                         for disruption in disruptions {
-                            try await Task.sleep(until: start + .milliseconds(Int64(disruption.at * 1_000)), clock: .continuous)
+                            // Never again before the target has been back for a few seconds (rejoined, working).
+                            let due = max(start + .milliseconds(Int64(disruption.at * 1_000)), settledIn)
+                            try await Task.sleep(until: due, clock: .continuous)
                             try await stage.perform(disruption)
+                            settledIn = .now + .seconds(3)
                         }
                     }
                 }

@@ -53,8 +53,13 @@ struct ChaosPlan: Sendable {
         var random = SplitMix64(seed: seed)
         func instant() -> Double { Double.random(in: (seconds * 0.05)...(seconds * 0.85), using: &random) }
         var disruptions: [Disruption] = []
+        // Victims in a seeded order, each service once before any is killed again: a restarted
+        // service needs a few seconds to rejoin its group and take work, and killing it again at
+        // once would find nothing in flight.
+        var order: [String] = []
         for _ in 0..<kills where !services.isEmpty {
-            let service = services[Int.random(in: 0..<services.count, using: &random)]
+            if order.isEmpty { order = services.shuffled(using: &random) }
+            let service = order.removeFirst()
             disruptions.append(Disruption(at: instant(), action: .kill(service: service), pause: Double.random(in: 0.5...3, using: &random)))
         }
         if let brokers, brokers > 0 {
