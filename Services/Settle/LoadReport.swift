@@ -78,6 +78,12 @@ struct LoadReport: Sendable {
     let results: LoadRecorder.Results
     let followed: LoadFollower.Followed
 
+    /// From the start until the last 201 arrived (at least the load's duration): an overloaded
+    /// stack answers past the end, and its rate is what it accepted over that span.
+    var answeringSeconds: Double {
+        max(seconds, Double((results.acceptedBySecond.keys.max() ?? 0) + 1))
+    }
+
     /// " (timeout: 12, 503: 3)" when there were errors.
     var errorBreakdown: String {
         let parts = results.statuses.filter { $0.key != 201 }.sorted { $0.key < $1.key }.map { "\(Self.statusName($0.key)): \($0.value)" }
@@ -149,7 +155,7 @@ struct LoadReport: Sendable {
     var summary: Summary {
         Summary(started: ISO8601DateFormatter().string(from: started), mode: plan.rate == nil ? "closed" : "open",
                 offeredPerSecond: plan.rate, connections: plan.connections, durationSeconds: seconds, merchants: merchants,
-                requests: results.histogram.totalCount, acceptedPerSecond: Double(accepted) / seconds,
+                requests: results.histogram.totalCount, acceptedPerSecond: Double(accepted) / answeringSeconds,
                 statuses: Dictionary(uniqueKeysWithValues: results.statuses.map { (Self.statusName($0.key), $0.value) }),
                 errors: errors, repeatedKeys: results.repeated, keysWithTwoOrders: keyViolations,
                 latencyMilliseconds: percentiles(results.histogram), settled: followed.settled,
@@ -202,7 +208,7 @@ struct LoadReport: Sendable {
         let s = summary
         let rows = [
             ("offered", plan.rate.map { String(format: "%.0f orders/s (open model)", $0) } ?? "\(plan.connections ?? 0) connections (closed loop)"),
-            ("accepted", String(format: "%d (%.1f/s)", accepted, s.acceptedPerSecond)),
+            ("accepted", String(format: "%d (%.1f/s over the %.0f s until the last arrived)", accepted, s.acceptedPerSecond, answeringSeconds)),
             ("errors", "\(errors) \(s.statuses.filter { $0.key != "201" }.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", "))"),
             ("answer latency", String(format: "p50 %.1f ms, p99 %.1f ms, p99.9 %.1f ms, max %.1f ms", s.latencyMilliseconds["p50"] ?? 0,
                                       s.latencyMilliseconds["p99"] ?? 0, s.latencyMilliseconds["p99.9"] ?? 0, s.latencyMilliseconds["max"] ?? 0)),
@@ -244,9 +250,10 @@ struct LoadReport: Sendable {
         let maxX = max(points.map(\.0).max() ?? 1, 1)
         let maxY = max(points.map(\.1).max() ?? 1, 0.001) * 1.1
         func x(_ value: Double) -> Double { left + value / maxX * (width - left - 10) }
-        func y(_ value: Double) -> Double { height - bottom - value / maxY * (height - bottom - 10) }
+        // The top 24 px hold the legend.
+        func y(_ value: Double) -> Double { height - bottom - value / maxY * (height - bottom - 24) }
         var svg = #"<svg id="\#(id)" xmlns="http://www.w3.org/2000/svg" width="\#(Int(width))" height="\#(Int(height))" viewBox="0 0 \#(Int(width)) \#(Int(height))">"#
-        svg += #"<line x1="\#(left)" y1="\#(y(0))" x2="\#(width - 10)" y2="\#(y(0))" stroke="black"/><line x1="\#(left)" y1="10" x2="\#(left)" y2="\#(y(0))" stroke="black"/>"#
+        svg += #"<line x1="\#(left)" y1="\#(y(0))" x2="\#(width - 10)" y2="\#(y(0))" stroke="black"/><line x1="\#(left)" y1="24" x2="\#(left)" y2="\#(y(0))" stroke="black"/>"#
         for fraction in [0.0, 0.25, 0.5, 0.75, 1.0] {
             let value = maxY / 1.1 * fraction
             svg += #"<text x="4" y="\#(y(value) + 4)">\#(String(format: value < 10 ? "%.1f" : "%.0f", value))</text>"#
@@ -256,10 +263,12 @@ struct LoadReport: Sendable {
         for (value, label) in ticks {
             svg += #"<text x="\#(min(x(value) - 8, width - 8 - 7 * Double(label.count)))" y="\#(height - 12)">\#(label)</text>"#
         }
-        // The legend, top right: each series' name in its colour.
-        for (index, (name, _)) in series.enumerated() {
+        // The legend, above the plot on the right: each series' name in its colour.
+        var right = width - 10
+        for (name, _) in series.reversed() {
             let label = Self.legend[name] ?? name
-            svg += #"<text class="legend \#(name)" x="\#(width - 20 - 7 * Double(label.count))" y="\#(24 + 14 * Double(index))">\#(label)</text>"#
+            right -= 7 * Double(label.count) + 12
+            svg += #"<text class="legend \#(name)" x="\#(right)" y="16">\#(label)</text>"#
         }
         svg += #"<text x="\#(width / 2)" y="\#(height - 1)">\#(xLabel)</text>"#
         for (name, values) in series where !values.isEmpty {
