@@ -105,6 +105,33 @@ struct OutboxRelayTests {
         }
     }
 
+    @Test("Its database connections go silent (a vanished peer, a partition: nothing answered, nothing closed): the stalled statement fails at its deadline, a new session takes the shards, and every row is published in order")
+    func silentDatabaseConnection() async throws {
+        try await RelayFixture.run { fixture in
+            let proxy = try await StallingProxy.start(to: fixture.databaseURL.host ?? "127.0.0.1", port: fixture.databaseURL.port ?? 5432)
+            var through = try #require(URLComponents(url: fixture.databaseURL, resolvingAgainstBaseURL: false))
+            through.port = proxy.port
+            let reader = try TopicReader(fixture)
+            async let reading: Void = reader.run()
+            let relay = try fixture.startRelay(environment: [
+                "DATABASE_URL": try #require(through.url).absoluteString, "SETTLE_RELAY_STATEMENT_DEADLINE_MS": "1000",
+            ])
+            let rows = Self.stream(keys: 10, perKey: 20)
+            try await fixture.insert(Array(rows.prefix(100)))
+            try await eventually("the first rows to be published") { reader.distinctEvents >= 100 }
+            proxy.stall()
+            // Written straight to PostgreSQL: only the relay's own connections are silent.
+            try await fixture.insert(Array(rows.dropFirst(100)))
+            try await eventually("every row to be published by a new session", within: .seconds(30)) { reader.distinctEvents >= rows.count }
+            #expect(reader.outOfOrderKeys().isEmpty)
+            relay.kill(SIGKILL)
+            try await eventually("the relay to stop") { relay.outputClosed }
+            try await proxy.stop()
+            await reader.stop()
+            await reading
+        }
+    }
+
     @Test("All brokers down for 10 s under a stream of rows: the relay keeps them and drains when they return, in order")
     func brokerDown() async throws {
         try await RelayFixture.run { fixture in
