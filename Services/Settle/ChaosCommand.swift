@@ -166,19 +166,11 @@ struct ChaosCommand: AsyncParsableCommand {
         try report.write(to: directory)
         print(report.text)
 
-        let reader = EnvironmentReader(environment)
         let history = LoadHistory(accepted: recorder.accepted.map {
             LoadHistory.Accepted(key: $0.key, merchant: $0.merchant.uuidString.lowercased(), orderID: $0.orderID, status: 201)
         })
         let since = started.addingTimeInterval(-1)
-        let verifier = Verifier(
-            environment: environment,
-            brokers: try reader.hostPortList("KAFKA_BROKERS", default: ServiceSettings.defaultKafkaBrokers),
-            topicPrefix: environment["SETTLE_TOPIC_PREFIX"] ?? "",
-            sinkURL: environment["SETTLE_SINK_URL"],
-            processorSchema: .default,
-            since: since,
-            history: history)
+        let verifier = try Verifier(environment: environment, since: since, history: history)
         let checks = try await verifier.run(settle: .seconds(settle)) { line in print(line) }
         print("\(stage.disruptionsDone) of \(plan.disruptions.count) disruptions done, every service back; the checks:")
         Verifier.printTable(checks)

@@ -290,3 +290,13 @@ struct Verifier: Sendable {
         print(checks.contains(where: \.failed) ? "the contract was broken" : "the contract held: nothing lost, nothing charged twice")
     }
 }
+
+extension Verifier {
+    /// Checks the stack `environment` describes: its brokers, topic prefix and sink.
+    init(environment: [String: String], processorSchema: ProcessorSchemaName = .default, since: Date, history: LoadHistory?) throws {
+        self.init(environment: environment,
+                  brokers: try EnvironmentReader(environment).hostPortList("KAFKA_BROKERS", default: ServiceSettings.defaultKafkaBrokers),
+                  topicPrefix: environment["SETTLE_TOPIC_PREFIX"] ?? "", sinkURL: environment["SETTLE_SINK_URL"],
+                  processorSchema: processorSchema, since: since, history: history)
+    }
+}

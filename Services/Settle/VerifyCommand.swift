@@ -40,16 +40,10 @@ struct VerifyCommand: AsyncParsableCommand {
 
     func run() async throws {
         let environment = StackEnvironment.load()
-        let reader = EnvironmentReader(environment)
         let history = try self.history.map { try LoadHistory.read(URL(fileURLWithPath: $0)) }
-        let verifier = Verifier(
-            environment: environment,
-            brokers: try reader.hostPortList("KAFKA_BROKERS", default: ServiceSettings.defaultKafkaBrokers),
-            topicPrefix: environment["SETTLE_TOPIC_PREFIX"] ?? "",
-            sinkURL: environment["SETTLE_SINK_URL"],
-            processorSchema: ProcessorSchemaName(processorSchema) ?? .default,
-            since: since.flatMap { ISO8601DateFormatter().date(from: $0) } ?? Date(timeIntervalSince1970: 0),
-            history: history)
+        let verifier = try Verifier(
+            environment: environment, processorSchema: ProcessorSchemaName(processorSchema) ?? .default,
+            since: since.flatMap { ISO8601DateFormatter().date(from: $0) } ?? Date(timeIntervalSince1970: 0), history: history)
         let checks = try await verifier.run(settle: .seconds(settle)) { line in print(line) }
         Verifier.printTable(checks)
         if checks.contains(where: \.failed) { throw ExitCode(1) }

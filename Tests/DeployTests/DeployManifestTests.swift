@@ -27,15 +27,21 @@ struct DeployManifestTests {
     static let root = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    @Test("Every Settle variable the deployments set is one the code reads")
-    func variablesAreRead() throws {
+    /// Every Swift source of the services and shared libraries, concatenated.
+    static func codeSources() throws -> String {
         var sources = ""
         for folder in ["Services", "Shared"] {
-            let files = FileManager.default.enumerator(at: Self.root.appendingPathComponent(folder), includingPropertiesForKeys: nil)
+            let files = FileManager.default.enumerator(at: root.appendingPathComponent(folder), includingPropertiesForKeys: nil)
             while let file = files?.nextObject() as? URL {
                 if file.pathExtension == "swift" { sources += try String(contentsOf: file, encoding: .utf8) }
             }
         }
+        return sources
+    }
+
+    @Test("Every Settle variable the deployments set is one the code reads")
+    func variablesAreRead() throws {
+        let sources = try Self.codeSources()
         let unread = Self.variablesTheCodeReads.filter { !sources.contains("\"\($0)\"") }
         #expect(unread.isEmpty, "no code in Services/ or Shared/ reads \(unread.sorted())")
 
@@ -124,13 +130,7 @@ struct DeployManifestTests {
 
     @Test("Every metric the alert rules use is one a Settle service exports, and compose mounts the rules where prometheus.yml loads them")
     func alertRulesUseExportedMetrics() throws {
-        var sources = ""
-        for folder in ["Services", "Shared"] {
-            let files = FileManager.default.enumerator(at: Self.root.appendingPathComponent(folder), includingPropertiesForKeys: nil)
-            while let file = files?.nextObject() as? URL {
-                if file.pathExtension == "swift" { sources += try String(contentsOf: file, encoding: .utf8) }
-            }
-        }
+        let sources = try Self.codeSources()
         let rules = try String(contentsOf: Self.root.appendingPathComponent("deploy/prometheus/rules.yml"), encoding: .utf8)
         let expressions = try #require(try Self.documents("deploy/prometheus/rules.yml").first)["groups"] as? [[String: Any]] ?? []
         var names: Set<String> = []
