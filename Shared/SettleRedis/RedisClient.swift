@@ -62,18 +62,30 @@ public final class RedisClient: Service, Sendable {
     @discardableResult
     public func send(bytes arguments: [[UInt8]]) async throws -> RedisValue {
         let channel = try await currentChannel()
-        let promise = channel.eventLoop.makePromise(of: RedisValue.self)
-        let timeout = channel.eventLoop.scheduleTask(in: commandTimeout) {
-            // Replies are matched by position, so a missing one poisons the connection: close it.
-            promise.fail(RedisError.connectionLost("no reply within the command time-out"))
-            channel.close(promise: nil)
+        let request = RESPReader.format(arguments)
+        let commandTimeout = self.commandTimeout
+        // One hop onto the connection's event loop does everything there: the write, the
+        // time-out and the callbacks. Each NIO call made from off the loop (a write, a
+        // scheduled task, its cancellation, a callback on a future) would be a hop of its own,
+        // and a wake-up of the loop's thread: five per command before.
+        let reply: RedisValue = try await withCheckedThrowingContinuation { continuation in
+            channel.eventLoop.execute {
+                let promise = channel.eventLoop.makePromise(of: RedisValue.self)
+                let timeout = channel.eventLoop.scheduleTask(in: commandTimeout) {
+                    // Replies are matched by position, so a missing one poisons the connection: close it.
+                    promise.fail(RedisError.connectionLost("no reply within the command time-out"))
+                    channel.close(promise: nil)
+                }
+                promise.futureResult.whenComplete { result in
+                    timeout.cancel()
+                    continuation.resume(with: result)
+                }
+                // A write that reaches an already-closed channel never meets the handler: fail the call here.
+                // (Completing an NIO promise a second time is ignored.)
+                channel.writeAndFlush(RedisRequest(bytes: request, reply: promise))
+                    .whenFailure { promise.fail(RedisError.connectionLost("\($0)")) }
+            }
         }
-        // A write that reaches an already-closed channel never meets the handler: fail the call here.
-        // (Completing an NIO promise a second time is ignored.)
-        channel.writeAndFlush(RedisRequest(bytes: RESPReader.format(arguments), reply: promise))
-            .whenFailure { promise.fail(RedisError.connectionLost("\($0)")) }
-        defer { timeout.cancel() }
-        let reply = try await promise.futureResult.get()
         if case .error(let message) = reply { throw RedisError.server(message) }
         return reply
     }

@@ -105,4 +105,39 @@ struct RedisClientTests {
         #expect(try await redis.getString("k") == "after")
         await redis.shutdown()
     }
+
+    @Test("A reply that never comes fails the call at the command time-out and drops the connection; the next call reconnects",
+          .timeLimit(.minutes(1)))
+    func silentConnection() async throws {
+        guard let endpoint = RedisEndpoint(url: TestStack.shared.redisURL) else { throw RedisError.unavailable("REDIS_URL") }
+        let proxy = try await StallingProxy.start(to: endpoint.host, port: endpoint.port)
+        let redis = RedisClient(host: "127.0.0.1", port: proxy.port, logger: Self.logger, commandTimeout: .milliseconds(300))
+        try await redis.ping()
+
+        proxy.stall()
+        // Several calls in flight on the silent connection: every one fails, none hangs.
+        let failures = await withTaskGroup(of: RedisError?.self) { group in
+            for _ in 0..<3 {
+                group.addTask {
+                    do {
+                        try await redis.ping()
+                        return nil
+                    } catch {
+                        return error as? RedisError
+                    }
+                }
+            }
+            return await group.reduce(into: [RedisError?]()) { $0.append($1) }
+        }
+        for failure in failures {
+            guard case .connectionLost? = failure else {
+                Issue.record("expected connectionLost, got \(String(describing: failure))")
+                continue
+            }
+        }
+        // The stalled connection was closed, so the next call gets a fresh one through the proxy.
+        try await eventually("a new connection to answer", within: .seconds(10)) { (try? await redis.ping()) != nil }
+        await redis.shutdown()
+        try await proxy.stop()
+    }
 }
