@@ -27,9 +27,9 @@ bench_database
 prefix="bench$(date +%s)."
 topic="${prefix}orders.v1"
 # The development broker keeps at most 5 MiB per partition and drops a partition's oldest
-# messages beyond that: 64 partitions hold a run of about half a million orders, and the count
-# below refuses to report a topic that lost its beginning.
-partitions=64
+# messages beyond that: 24 partitions (twice the stack's orders.v1) hold a run of about
+# 190,000 orders, and the count below refuses to report a topic that lost its beginning.
+partitions=24
 curl -fsS -X POST "$SETTLE_BROKER_ADMIN_URL/topics/$topic?partitions=$partitions" >/dev/null
 api_port=$((SETTLE_PORT_BASE + 90))
 DATABASE_URL="$bench_url" SETTLE_API_PORT=$api_port SETTLE_RATE_LIMIT=1000000 SETTLE_RATE_LIMIT_BURST=1000000 \
