@@ -6,6 +6,8 @@ struct APISettings: Sendable {
     var rateLimit: Int
     var rateLimitBurst: Int
     var rateLimitFailOpen: Bool
+    /// How far ahead a busy API key takes events from Redis's limit (`RateLimiter`); zero: none.
+    var rateLimitLease: Duration
     var cacheLifetime: Duration
     var ingest: OrderIngest.Settings
     var idempotencyLockTimeout: Duration
@@ -24,6 +26,7 @@ struct APISettings: Sendable {
         rateLimit = try environment.integer("SETTLE_RATE_LIMIT", default: 100, in: 1...1_000_000)
         rateLimitBurst = try environment.integer("SETTLE_RATE_LIMIT_BURST", default: 200, in: 1...1_000_000)
         rateLimitFailOpen = try environment.bool("SETTLE_RATE_LIMIT_FAIL_OPEN", default: true)
+        rateLimitLease = try environment.milliseconds("SETTLE_RATE_LIMIT_LEASE_MS", default: .milliseconds(50))
         cacheLifetime = .seconds(try environment.integer("SETTLE_ORDER_CACHE_TTL_SECONDS", default: 60, in: 1...86_400))
         ingest = OrderIngest.Settings(
             maxBatch: try environment.integer("SETTLE_INGEST_BATCH_MAX", default: 256, in: 1...5_000),

@@ -75,7 +75,8 @@ enum OrderAPIApplication {
             .add(middleware: NoStoreMiddleware())
             .add(middleware: authenticator)
             .add(middleware: RateLimitMiddleware(limiter: RateLimiter(
-                redis: redis, rate: Double(settings.rateLimit), burst: settings.rateLimitBurst, failOpen: settings.rateLimitFailOpen)))
+                redis: redis, rate: Double(settings.rateLimit), burst: settings.rateLimitBurst, failOpen: settings.rateLimitFailOpen,
+                lease: settings.rateLimitLease)))
         orders.addRoutes(to: v1, prefix: "/v1", table: table)
         events.addRoutes(to: v1, prefix: "/v1", table: table)
         webhookEndpoints.addRoutes(to: v1, prefix: "/v1", table: table)
