@@ -49,9 +49,13 @@ let package = Package(
         ),
 
         // Shared libraries.
+        .systemLibrary(
+            name: "CSystemRandom",
+            path: "Shared/CSystemRandom"
+        ),
         .target(
             name: "SettleDomain",
-            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["CSystemRandom", .product(name: "Crypto", package: "swift-crypto")],
             path: "Shared/SettleDomain",
             swiftSettings: strictSettings
         ),

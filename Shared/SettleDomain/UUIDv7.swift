@@ -6,10 +6,8 @@ import Foundation
 public enum UUIDv7 {
     public static func make(at date: Date = Date()) -> UUID {
         let milliseconds = UInt64(max(0, date.timeIntervalSince1970 * 1000))
-        // Two 8-byte draws: each draw of the system generator is a getrandom call.
-        var generator = SystemRandomNumberGenerator()
-        let random = (generator.next() as UInt64, generator.next() as UInt64)
-        var bytes = withUnsafeBytes(of: random) { Array($0) }
+        var bytes = [UInt8](repeating: 0, count: 16)
+        bytes.withUnsafeMutableBytes { RandomPool.fill($0) }
         for index in 0..<6 {
             bytes[index] = UInt8(truncatingIfNeeded: milliseconds >> (8 * (5 - UInt64(index))))
         }
