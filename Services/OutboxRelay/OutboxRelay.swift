@@ -121,7 +121,7 @@ final class OutboxRelay: Service, Sendable {
                 positions[row.shard] = max(positions[row.shard, default: .start], row.position)
             }
             if sent == 0 { await doorbell.wait(upTo: settings.pollInterval) }
-            if settings.linger != .zero, sent > 1, sent < settings.batchSize, !isStopping { try? await Task.sleep(for: settings.linger) }
+            if let pause = settings.pause(afterSending: sent), !isStopping { try? await Task.sleep(for: pause) }
         }
         for shard in owned { _ = try? await within { try await store.unlock(shard: shard) } }
     }
