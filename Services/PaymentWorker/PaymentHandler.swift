@@ -29,6 +29,9 @@ struct PaymentHandler: Sendable {
         Counter(label: "settle_worker_\(kind)_total", dimensions: [("outcome", outcome)])
     }
     static let duplicates = Counter(label: "settle_worker_duplicates_total")
+    /// From an order's creation to its charge's outcome committed: the settle-time SLO's histogram
+    /// (99 % within 5 s, deploy/prometheus/rules.yml).
+    static let settleTime = Metrics.Timer(label: "settle_worker_order_settle_seconds")
 
     func handle(_ message: KafkaConsumerMessage) async throws {
         let envelope: EventEnvelope
@@ -95,6 +98,9 @@ struct PaymentHandler: Sendable {
             // Before the offset commit: once the outcome was recorded, no read may show the state before it.
             await cache.store(order, json: try SettleJSON.encode(order))
             Self.outcomes(from == .pending ? "charges" : "refunds", decision.status.rawValue).increment()
+            if from == .pending {
+                Self.settleTime.recordNanoseconds(Int64(max(0, Date().timeIntervalSince(order.createdAt)) * 1_000_000_000))
+            }
             metadata["status"] = "\(order.status.rawValue)"
             logger.info("order settled", metadata: metadata)
         case .duplicate:

@@ -32,7 +32,8 @@ struct WebhookDispatcherMain {
                 settings: settings, doorbell: doorbell, logger: context.logger)
             // Stopped in reverse: the sender finishes its deliveries in flight, the fan-out stops
             // reading, and last the consumer leaves the group.
-            return [consumer, EventFanOut(consumer: consumer, store: store, doorbell: doorbell, logger: context.logger), sender]
+            return [consumer, EventFanOut(consumer: consumer, store: store, doorbell: doorbell, logger: context.logger), sender,
+                    CircuitGauge(store: store)]
         }
     }
 }

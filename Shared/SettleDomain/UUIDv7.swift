@@ -16,4 +16,12 @@ public enum UUIDv7 {
         return UUID(uuid: (bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
                            bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]))
     }
+
+    /// When a version 7 id was made (to the millisecond); nil for an id of another version.
+    public static func date(of id: UUID) -> Date? {
+        let bytes = id.uuid
+        guard bytes.6 >> 4 == 7 else { return nil }
+        let milliseconds = [bytes.0, bytes.1, bytes.2, bytes.3, bytes.4, bytes.5].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        return Date(timeIntervalSince1970: Double(milliseconds) / 1000)
+    }
 }

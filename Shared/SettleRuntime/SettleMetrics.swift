@@ -18,7 +18,7 @@ public enum SettleMetrics {
     /// 250 ms, the ingest SLO's threshold (deploy/prometheus/rules.yml counts answers within it).
     public static let durationBuckets: [Duration] =
         ([.microseconds(500), .milliseconds(250)] + [1, 10, 100, 1000].flatMap { scale in [1, 2, 5].map { Duration.milliseconds($0 * scale) } }
-            + [.seconds(10)]).sorted()
+            + [.seconds(10), .seconds(30), .seconds(60)]).sorted()
 
     /// Powers of two from 1 to 4,096: sizes of batches.
     public static let sizeBuckets: [Double] = (0...12).map { Double(1 << $0) }

@@ -137,9 +137,13 @@ struct DeployManifestTests {
         for group in expressions {
             for rule in (group["rules"] as? [[String: Any]]) ?? [] {
                 let expression = try #require(rule["expr"] as? String)
-                let regex = try NSRegularExpression(pattern: "settle_[a-z_]+")
+                // Metric names, not the recording rules' own `settle:…:…` names; a histogram's series
+                // are its name with _bucket, _count or _sum.
+                let regex = try NSRegularExpression(pattern: "(?<![a-z_:])settle_[a-z_]+(?![a-z_:])")
                 for match in regex.matches(in: expression, range: NSRange(expression.startIndex..., in: expression)) {
-                    names.insert(String(expression[Range(match.range, in: expression)!]))
+                    var name = String(expression[Range(match.range, in: expression)!])
+                    for suffix in ["_bucket", "_count", "_sum"] where name.hasSuffix(suffix) { name.removeLast(suffix.count) }
+                    names.insert(name)
                 }
             }
         }

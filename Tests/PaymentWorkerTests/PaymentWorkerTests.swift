@@ -26,6 +26,8 @@ struct PaymentWorkerTests {
             let flaky = try await fixture.counts(order["pm_card_flaky"]!)
             #expect(flaky.charges == 1 && flaky.calls == 3, "two 503s, then the charge, in process: \(flaky)")
             #expect(try await worker.metric("settle_worker_retries_total", labels: "retry.") == 0, "nothing went to a retry topic")
+            // The settle-time SLO's histogram counts each charge whose outcome was recorded (not the poisoned one).
+            #expect(try await worker.metric("settle_worker_order_settle_seconds_count") == 5)
 
             // The poisoned answer is not retried: dead-lettered at once, the order stays pending and visible.
             try await eventually("the poisoned order to be dead-lettered") { try await !fixture.deadLetters().isEmpty }

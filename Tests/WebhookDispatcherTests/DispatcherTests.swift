@@ -87,6 +87,31 @@ struct DispatcherTests {
         }
     }
 
+    @Test("The webhook SLO's histogram counts a delivered event, and an endpoint whose circuit opened shows in settle_webhook_circuits_open")
+    func sloMetrics() async throws {
+        try await DispatcherFixture.run { fixture in
+            let healthy = try await fixture.startSink()
+            let failing = try await fixture.startSink()
+            let good = try await fixture.endpoint(healthy.hooks("good"))
+            let bad = try await fixture.endpoint(failing.hooks("bad"))
+            try await healthy.setSecrets([good.secret])
+            try await failing.setSecrets([bad.secret])
+            try await failing.fault(#"{"status":500,"seconds":600}"#)
+            let port = try FreePort.make()
+            _ = try await fixture.startDispatcher(["SETTLE_WEBHOOK_CIRCUIT_FAILURES": "2", "SETTLE_WEBHOOK_CIRCUIT_OPEN_MS": "600000"],
+                                                  port: port)
+            let dispatcher = ServiceEndpoint(port: port)
+            #expect(try await dispatcher.metric("settle_webhook_circuits_open") == 0)
+            _ = try await fixture.publishEvent()
+            try await eventually("the healthy endpoint's delivery to succeed") { try await fixture.deliveries(good.id) == ["succeeded": 1] }
+            #expect(try await dispatcher.metric("settle_webhook_delivery_seconds_count") == 1)
+            #expect(try await dispatcher.metric("settle_webhook_delivery_seconds_bucket", labels: #"le="60.0""#) == 1)
+            try await eventually("the failing endpoint's circuit to show as open", within: .seconds(30)) {
+                try await dispatcher.metric("settle_webhook_circuits_open") == 1
+            }
+        }
+    }
+
     @Test("With a poll of ten minutes, twenty events to an endpoint taking one at a time all arrive: a fan-out and a finished delivery wake the sender")
     func wokenNotPolled() async throws {
         try await DispatcherFixture.run { fixture in
