@@ -4,15 +4,16 @@ import Foundation
 enum DebianPackages {
     static let required = ["postgresql", "redis-server", "kcat"]
 
-    static func missing() -> [String] {
-        required.filter { package in
+    static func missing(_ packages: [String] = required) -> [String] {
+        packages.filter { package in
             let output = try? LocalProcess.run("/usr/bin/dpkg-query", ["-W", "-f=${Status}", package], allowFailure: true)
             return !(output ?? "").contains("install ok installed")
         }
     }
 
-    static func ensureInstalled() throws {
-        let missing = missing()
+    /// - Parameter extra: packages wanted beyond `required` (Prometheus for `settle up --observe`).
+    static func ensureInstalled(_ extra: [String] = []) throws {
+        let missing = missing(required + extra)
         guard !missing.isEmpty else { return }
         print("installing Debian packages: \(missing.joined(separator: " "))")
         let asRoot = getuid() == 0

@@ -9,6 +9,12 @@ struct DownCommand: AsyncParsableCommand {
 
     func run() async throws {
         let layout = try StackLayout()
+        let prometheus = LocalPrometheus(layout: layout)
+        if let pid = prometheus.pid {
+            _ = await LocalProcess.stop(pid)
+            print("stopped Prometheus (pid \(pid))")
+        }
+        try? FileManager.default.removeItem(at: prometheus.pidFile)
         for service in LocalService.all.reversed() {
             if let pid = service.pid(layout) {
                 _ = await LocalProcess.stop(pid)

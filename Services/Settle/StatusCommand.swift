@@ -64,6 +64,16 @@ struct StatusCommand: AsyncParsableCommand {
                 return "ready, \(service.build(layout).map { "\($0.configuration) build" } ?? "not started by settle up")"
             }
         }
+        let prometheus = LocalPrometheus(layout: layout)
+        if prometheus.pid != nil {
+            await report("Prometheus", prometheus.url) {
+                guard await CLIHTTP.get(prometheus.url + "/-/ready") != nil else {
+                    throw LocalProcess.Failure(description: "not ready; see \(layout.log("prometheus").path)")
+                }
+                let firing = await CLIHTTP.get(prometheus.url + "/api/v1/alerts").map { $0.components(separatedBy: #""state":"firing""#).count - 1 } ?? 0
+                return "ready, \(firing) alert(s) firing"
+            }
+        }
         if !healthy { throw ExitCode(1) }
     }
 }

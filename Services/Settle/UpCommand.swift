@@ -13,10 +13,13 @@ struct UpCommand: AsyncParsableCommand {
     @Flag(help: "Run Settle's services from release builds (`swift build -c release`, run now), as production would: what a load test should measure. Without it they run from this settle's own build; services running from the other build are restarted.")
     var release = false
 
+    @Flag(help: "Also run Prometheus (Debian's prometheus package) on 127.0.0.1, SETTLE_PORT_BASE + 98, scraping every service, with deploy/prometheus/rules.yml's alerts and SLO rules loaded.")
+    var observe = false
+
     func run() async throws {
         let layout = try StackLayout()
         try layout.prepareDirectories()
-        try DebianPackages.ensureInstalled()
+        try DebianPackages.ensureInstalled(observe ? ["prometheus"] : [])
         let build = release
             ? try await LocalBuild.release(packageRoot: layout.root.deletingLastPathComponent(), log: layout.log("build-release"))
             : LocalBuild.current
@@ -50,6 +53,8 @@ struct UpCommand: AsyncParsableCommand {
         }
         let demo = try await DemoAccount.ensure(file: layout.demoEnv, environment: environment,
                                                 sinkURL: "http://127.0.0.1:\(layout.portBase + ServicePorts.sink)")
+        let prometheus = LocalPrometheus(layout: layout)
+        if observe { try await prometheus.start() }
 
         print("""
         Settle's local stack is up, its services from the \(build.configuration) build (\(build.directory.path)):
@@ -58,7 +63,7 @@ struct UpCommand: AsyncParsableCommand {
           Kafka            \(broker)   (development broker: librdkafka's in-memory mock cluster)
           broker admin     \(layout.brokerAdminURL)
         \(LocalService.all.map { "  \($0.name.padding(toLength: 17, withPad: " ", startingAt: 0)) \($0.url(layout))" }.joined(separator: "\n"))
-          settings         \(layout.stackEnv.path)
+        \(prometheus.pid != nil ? "  Prometheus       \(prometheus.url)   (alerts: \(prometheus.url)/alerts, API: \(prometheus.url)/api/v1/alerts)\n" : "")  settings         \(layout.stackEnv.path)
           logs             \(layout.logs.path)/
         Demo merchant "Demo shop" \(demo.merchant.lowercased), its API key in \(layout.demoEnv.path),
         its webhook endpoint \(demo.endpoint?.lowercased ?? "(none)") at the sink: source both files and try

@@ -12,4 +12,6 @@ public enum ServicePorts {
     public static let dispatcher = 86
     public static let secondWorker = 87
     public static let brokerAdmin = 92
+    /// Prometheus, when the stack runs with `settle up --observe`.
+    public static let prometheus = 98
 }

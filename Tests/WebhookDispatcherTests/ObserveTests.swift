@@ -1,0 +1,78 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import SettleRuntime
+import SettleTestSupport
+import Testing
+
+/// `settle up --observe` on a local stack of its own (a scratch home on free ports): Debian's
+/// Prometheus scraping every service with deploy/prometheus/rules.yml loaded.
+@Suite("settle up --observe")
+struct ObserveTests {
+    @Test("A dead letter on a stack with --observe: every service scraped, and SettleDeadLetters seen firing through Prometheus' own API")
+    func deadLetterAlertFires() async throws {
+        let home = FileManager.default.temporaryDirectory.appendingPathComponent(UniqueName.make("observe-home"))
+        try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: home) }
+        let settle = TestStack.executable("settle").path
+        let base = try FreePort.stackBase()
+        let own = ["SETTLE_HOME": home.path, "SETTLE_PORT_BASE": "\(base)"]
+        do {
+            let up = try await Tool.output(settle, ["up", "--observe"], environment: own)
+            let prometheus = "http://127.0.0.1:\(base + 98)"
+            #expect(up.contains(prometheus), "\(up)")
+            let stack = StackEnvironment.parse(try String(contentsOf: home.appendingPathComponent("stack.env"), encoding: .utf8))
+            let demo = StackEnvironment.parse(try String(contentsOf: home.appendingPathComponent("demo.env"), encoding: .utf8))
+            let api = try #require(stack["SETTLE_API_URL"])
+            let processor = try #require(stack["SETTLE_PROCESSOR_URL"])
+            let key = try #require(demo["SETTLE_DEMO_API_KEY"])
+
+            // Every service of the stack is a target, and each is scraped.
+            try await eventually("every target to be up", within: .seconds(60)) {
+                let targets = try Self.json(try await ServiceEndpoint.get(prometheus + "/api/v1/targets").body)
+                let active = ((targets["data"] as? [String: Any])?["activeTargets"] as? [[String: Any]]) ?? []
+                return active.count == 7 && active.allSatisfy { $0["health"] as? String == "up" }
+            }
+            #expect(try await Self.firing(prometheus).isEmpty, "nothing fires on a healthy stack")
+
+            // The simulator answers garbage, so the worker dead-letters the order at once.
+            #expect(try await Self.post(processor + "/faults", body: #"{"garbage_rate":1}"#, headers: [:]) == 200)
+            let created = try await Self.post(api + "/v1/orders", body: #"{"amount":1299,"currency":"usd","payment_method":"pm_card_ok"}"#,
+                                              headers: ["Authorization": "Bearer \(key)", "Idempotency-Key": UniqueName.make("observe")])
+            #expect(created == 201)
+            // The rule waits a minute before it fires, and Prometheus evaluates every 5 s.
+            try await eventually("SettleDeadLetters to fire", within: .seconds(180)) {
+                try await Self.firing(prometheus).contains("SettleDeadLetters")
+            }
+            let status = try await Tool.output(settle, ["status"], environment: own.merging(stack) { $1 })
+            #expect(status.contains("Prometheus") && status.contains("alert(s) firing"), "\(status)")
+        } catch {
+            _ = try? await Tool.output(settle, ["down"], environment: own)
+            throw error
+        }
+        let down = try await Tool.output(settle, ["down"], environment: own)
+        #expect(down.contains("stopped Prometheus"), "\(down)")
+    }
+
+    /// The names of the alerts Prometheus reports firing.
+    static func firing(_ prometheus: String) async throws -> [String] {
+        let alerts = try json(try await ServiceEndpoint.get(prometheus + "/api/v1/alerts").body)
+        let list = ((alerts["data"] as? [String: Any])?["alerts"] as? [[String: Any]]) ?? []
+        return list.filter { $0["state"] as? String == "firing" }.compactMap { ($0["labels"] as? [String: Any])?["alertname"] as? String }
+    }
+
+    static func json(_ text: String) throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+    }
+
+    static func post(_ url: String, body: String, headers: [String: String]) async throws -> Int {
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        request.body = .bytes(ByteBuffer(string: body))
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        _ = try await response.body.collect(upTo: 1 << 20)
+        return Int(response.status.code)
+    }
+}
