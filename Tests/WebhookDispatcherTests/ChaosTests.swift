@@ -25,17 +25,8 @@ struct ChaosTests {
 
     @Test("On a stack of its own: first each relay, each worker and the dispatcher SIGKILLed during a load with the simulator's faults on, then two broker outages, a Redis SIGKILL and a PostgreSQL immediate shutdown during another; each run's disruptions undone, every service back, and settle verify's checks pass")
     func chaosRuns() async throws {
-        let home = FileManager.default.temporaryDirectory.appendingPathComponent(UniqueName.make("chaos-home"))
-        try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: home) }
-        let settle = TestStack.executable("settle").path
-        let own = ["SETTLE_HOME": home.path, "SETTLE_PORT_BASE": "\(try FreePort.stackBase())"]
-        do {
-            _ = try await Tool.output(settle, ["up"], environment: own)
-            // Exactly this stack's settings, whatever the test's own environment says.
-            let stack = StackEnvironment.parse(try String(contentsOf: home.appendingPathComponent("stack.env"), encoding: .utf8))
-            let environment = own.merging(stack) { $1 }
-            let reports = home.appendingPathComponent("reports")
+        try await ScratchStack.run("chaos-home") { stack in
+            let reports = stack.home.appendingPathComponent("reports")
             func newestReport() throws -> URL {
                 try #require(try FileManager.default.contentsOfDirectory(at: reports, includingPropertiesForKeys: nil)
                     .filter { $0.lastPathComponent.hasPrefix("chaos-") }.max { $0.lastPathComponent < $1.lastPathComponent })
@@ -43,9 +34,9 @@ struct ChaosTests {
 
             // Kills only, with work in flight at the processor (100 ms a call): a worker that
             // committed an offset before its outcome was recorded loses orders here.
-            let kills = try await Tool.output(settle, [
+            let kills = try await stack.settle([
                 "chaos", "--orders", "240", "--rate", "30", "--kills", "5", "--seed", "7", "--faults", "--settle", "120",
-            ], environment: environment)
+            ])
             #expect(kills.contains("the contract held"), "\(kills)")
             #expect(kills.contains("5 of 5 disruptions done"), "\(kills)")
             let killed = try newestReport()
@@ -56,10 +47,10 @@ struct ChaosTests {
             }
 
             // The infrastructure: brokers, Redis and PostgreSQL, and two more kills.
-            let infrastructure = try await Tool.output(settle, [
+            let infrastructure = try await stack.settle([
                 "chaos", "--orders", "150", "--rate", "30", "--kills", "2", "--seed", "3", "--brokers", "--redis", "--postgres",
                 "--settle", "120",
-            ], environment: environment)
+            ])
             #expect(infrastructure.contains("the contract held"), "\(infrastructure)")
             #expect(infrastructure.contains("6 of 6 disruptions done"), "\(infrastructure)")
             let outages = try String(contentsOf: try newestReport().appendingPathComponent("chaos.log"), encoding: .utf8)
@@ -69,15 +60,11 @@ struct ChaosTests {
             #expect(history.split(separator: "\n").count >= 120, "most of the 150 orders accepted despite the PostgreSQL restart")
 
             // Every service runs again, ready, and the contract holds for everything, checked on its own.
-            let status = try await Tool.output(settle, ["status"], environment: environment)
+            let status = try await stack.settle(["status"])
             #expect(!status.contains("FAIL"), "\(status)")
-            let verified = try await Tool.output(settle, ["verify", "--history", killed.appendingPathComponent("history.jsonl").path,
-                                                          "--settle", "30"], environment: environment)
+            let verified = try await stack.settle(["verify", "--history", killed.appendingPathComponent("history.jsonl").path,
+                                                   "--settle", "30"])
             #expect(verified.contains("the contract held"), "\(verified)")
-        } catch {
-            _ = try? await Tool.output(settle, ["down"], environment: own)
-            throw error
         }
-        _ = try await Tool.output(settle, ["down"], environment: own)
     }
 }

@@ -129,6 +129,14 @@ struct DispatcherFixture: Sendable {
         return (endpoint.id, secret)
     }
 
+    /// A sink of its own with an endpoint at `path` on it, the sink knowing the endpoint's secret.
+    func receiver(_ path: String) async throws -> (sink: Sink, endpoint: (id: UUID, secret: String)) {
+        let sink = try await startSink()
+        let endpoint = try await endpoint(sink.hooks(path))
+        try await sink.setSecrets([endpoint.secret])
+        return (sink, endpoint)
+    }
+
     /// Records an event of the merchant and publishes it to `payments.v1`, as the relay would.
     @discardableResult
     func publishEvent(_ type: EventType = .paymentSucceeded, order: UUID = UUID(), id: UUID = UUIDv7.make()) async throws -> UUID {

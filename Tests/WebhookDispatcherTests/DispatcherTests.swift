@@ -90,12 +90,8 @@ struct DispatcherTests {
     @Test("The webhook SLO's histogram counts a delivered event, and an endpoint whose circuit opened shows in settle_webhook_circuits_open")
     func sloMetrics() async throws {
         try await DispatcherFixture.run { fixture in
-            let healthy = try await fixture.startSink()
-            let failing = try await fixture.startSink()
-            let good = try await fixture.endpoint(healthy.hooks("good"))
-            let bad = try await fixture.endpoint(failing.hooks("bad"))
-            try await healthy.setSecrets([good.secret])
-            try await failing.setSecrets([bad.secret])
+            let good = try await fixture.receiver("good").endpoint
+            let (failing, _) = try await fixture.receiver("bad")
             try await failing.fault(#"{"status":500,"seconds":600}"#)
             let port = try FreePort.make()
             _ = try await fixture.startDispatcher(["SETTLE_WEBHOOK_CIRCUIT_FAILURES": "2", "SETTLE_WEBHOOK_CIRCUIT_OPEN_MS": "600000"],
@@ -239,12 +235,8 @@ struct DispatcherTests {
     @Test("A hanging endpoint holds at most its own slots: a healthy endpoint's deliveries all arrive before any hanging one is answered")
     func hangingEndpointIsolated() async throws {
         try await DispatcherFixture.run { fixture in
-            let healthySink = try await fixture.startSink()
-            let hangingSink = try await fixture.startSink()
-            let hanging = try await fixture.endpoint(hangingSink.hooks("slow"))
-            let healthy = try await fixture.endpoint(healthySink.hooks("fast"))
-            try await hangingSink.setSecrets([hanging.secret])
-            try await healthySink.setSecrets([healthy.secret])
+            let (hangingSink, hanging) = try await fixture.receiver("slow")
+            let (healthySink, healthy) = try await fixture.receiver("fast")
             // The hanging receiver answers after 20 s, far past the 2 s time-out.
             try await hangingSink.fault(#"{"delay_ms":20000,"seconds":600}"#)
             var events: [UUID] = []

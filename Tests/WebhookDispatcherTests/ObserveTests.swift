@@ -11,23 +11,15 @@ import Testing
 struct ObserveTests {
     @Test("A dead letter on a stack with --observe: every service scraped, and SettleDeadLetters seen firing through Prometheus' own API")
     func deadLetterAlertFires() async throws {
-        let home = FileManager.default.temporaryDirectory.appendingPathComponent(UniqueName.make("observe-home"))
-        try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: home) }
-        let settle = TestStack.executable("settle").path
-        let base = try FreePort.stackBase()
-        let own = ["SETTLE_HOME": home.path, "SETTLE_PORT_BASE": "\(base)"]
-        do {
-            let up = try await Tool.output(settle, ["up", "--observe"], environment: own)
-            let prometheus = "http://127.0.0.1:\(base + 98)"
-            #expect(up.contains(prometheus), "\(up)")
-            let stack = StackEnvironment.parse(try String(contentsOf: home.appendingPathComponent("stack.env"), encoding: .utf8))
-            let demo = StackEnvironment.parse(try String(contentsOf: home.appendingPathComponent("demo.env"), encoding: .utf8))
-            let api = try #require(stack["SETTLE_API_URL"])
-            let processor = try #require(stack["SETTLE_PROCESSOR_URL"])
+        let down = try await ScratchStack.run("observe-home", up: ["--observe"]) { stack in
+            let prometheus = "http://127.0.0.1:\(stack.portBase + 98)"
+            #expect(stack.upOutput.contains(prometheus), "\(stack.upOutput)")
+            let demo = StackEnvironment.parse(try String(contentsOf: stack.home.appendingPathComponent("demo.env"), encoding: .utf8))
+            let api = try #require(stack.environment["SETTLE_API_URL"])
+            let processor = try #require(stack.environment["SETTLE_PROCESSOR_URL"])
             let key = try #require(demo["SETTLE_DEMO_API_KEY"])
 
-            // Every service of the stack is a target, and each is scraped.
+            // Every service of the stack but the sink (it has no /metrics) is a target, and each is scraped.
             try await eventually("every target to be up", within: .seconds(60)) {
                 let targets = try Self.json(try await ServiceEndpoint.get(prometheus + "/api/v1/targets").body)
                 let active = ((targets["data"] as? [String: Any])?["activeTargets"] as? [[String: Any]]) ?? []
@@ -44,13 +36,9 @@ struct ObserveTests {
             try await eventually("SettleDeadLetters to fire", within: .seconds(180)) {
                 try await Self.firing(prometheus).contains("SettleDeadLetters")
             }
-            let status = try await Tool.output(settle, ["status"], environment: own.merging(stack) { $1 })
+            let status = try await stack.settle(["status"])
             #expect(status.contains("Prometheus") && status.contains("alert(s) firing"), "\(status)")
-        } catch {
-            _ = try? await Tool.output(settle, ["down"], environment: own)
-            throw error
         }
-        let down = try await Tool.output(settle, ["down"], environment: own)
         #expect(down.contains("stopped Prometheus"), "\(down)")
     }
 

@@ -1,0 +1,44 @@
+import Foundation
+import SettleRuntime
+
+/// A local stack of a test's own: `settle up` (with `arguments`) in a scratch `SETTLE_HOME` on
+/// free ports, for a test that kills or reconfigures what it runs on. `settle down` runs after
+/// the body whatever happens, and the home is removed.
+public struct ScratchStack: Sendable {
+    /// The scratch home (`.settle/` of this stack).
+    public let home: URL
+    public let portBase: Int
+    /// What `settle up` printed.
+    public let upOutput: String
+    /// SETTLE_HOME and SETTLE_PORT_BASE, then the stack's own `stack.env`: what its commands need.
+    public let environment: [String: String]
+
+    /// The `settle` executable the stack runs.
+    public static var settle: String { TestStack.executable("settle").path }
+
+    /// Runs `body` on a new stack; returns what `settle down` printed.
+    @discardableResult
+    public static func run(_ name: String, up arguments: [String] = [],
+                           _ body: (ScratchStack) async throws -> Void) async throws -> String {
+        let home = FileManager.default.temporaryDirectory.appendingPathComponent(UniqueName.make(name))
+        try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: home) }
+        let portBase = try FreePort.stackBase()
+        let own = ["SETTLE_HOME": home.path, "SETTLE_PORT_BASE": "\(portBase)"]
+        do {
+            let up = try await Tool.output(settle, ["up"] + arguments, environment: own)
+            // Exactly this stack's settings, whatever the test's own environment says.
+            let values = StackEnvironment.parse(try String(contentsOf: home.appendingPathComponent("stack.env"), encoding: .utf8))
+            try await body(ScratchStack(home: home, portBase: portBase, upOutput: up, environment: own.merging(values) { $1 }))
+        } catch {
+            _ = try? await Tool.output(settle, ["down"], environment: own)
+            throw error
+        }
+        return try await Tool.output(settle, ["down"], environment: own)
+    }
+
+    /// Runs a `settle` command against this stack; returns what it printed.
+    public func settle(_ arguments: [String]) async throws -> String {
+        try await Tool.output(Self.settle, arguments, environment: environment)
+    }
+}
