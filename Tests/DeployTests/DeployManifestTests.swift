@@ -128,6 +128,36 @@ struct DeployManifestTests {
         }
     }
 
+    @Test("The Grafana dashboard parses, compose provisions it from where its provider reads, and every metric its panels query is one a service exports or a recording rule")
+    func dashboardQueriesExportedMetrics() throws {
+        let path = "deploy/grafana/provisioning/dashboards/settle/settle.json"
+        let dashboard = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: Self.root.appendingPathComponent(path))) as? [String: Any])
+        let panels = (dashboard["panels"] as? [[String: Any]]) ?? []
+        #expect(panels.count >= 10, "ingest, outbox, lag, retries, dead letters, webhooks, rate limit, cache, SLO burn")
+        let expressions = panels.flatMap { (($0["targets"] as? [[String: Any]]) ?? []).compactMap { $0["expr"] as? String } }
+        #expect(expressions.count >= panels.count)
+        let sources = try Self.codeSources()
+        let rules = try Self.text("deploy/prometheus/rules.yml")
+        var metrics: Set<String> = []
+        for expression in expressions {
+            metrics.formUnion(try Self.settleMetrics(in: expression))
+            // A recording rule a panel reads must be one rules.yml records.
+            let recorded = try NSRegularExpression(pattern: "settle:[a-z_]+:[a-z0-9_]+")
+            for match in recorded.matches(in: expression, range: NSRange(expression.startIndex..., in: expression)) {
+                let name = String(expression[Range(match.range, in: expression)!])
+                #expect(rules.contains("record: \(name)\n"), "\(name) is not a recording rule")
+            }
+        }
+        let unknown = metrics.filter { !Self.exported($0, sources: sources) }
+        #expect(unknown.isEmpty, "the dashboard queries metrics no service exports: \(unknown.sorted())")
+        #expect(expressions.contains { $0.contains("http_server_request_duration") }, "the ingest panels")
+
+        let provider = try #require(try Self.documents("deploy/grafana/provisioning/dashboards/settle.yml").first)
+        let folder = try #require(((provider["providers"] as? [[String: Any]])?.first?["options"] as? [String: Any])?["path"] as? String)
+        #expect(folder == "/etc/grafana/provisioning/dashboards/settle")
+        #expect(try Self.text("docker-compose.yml").contains("./deploy/grafana/provisioning:/etc/grafana/provisioning:ro"))
+    }
+
     @Test("Every metric the alert rules use is one a Settle service exports, and compose mounts the rules where prometheus.yml loads them")
     func alertRulesUseExportedMetrics() throws {
         let sources = try Self.codeSources()
@@ -136,19 +166,11 @@ struct DeployManifestTests {
         var names: Set<String> = []
         for group in expressions {
             for rule in (group["rules"] as? [[String: Any]]) ?? [] {
-                let expression = try #require(rule["expr"] as? String)
-                // Metric names, not the recording rules' own `settle:…:…` names; a histogram's series
-                // are its name with _bucket, _count or _sum.
-                let regex = try NSRegularExpression(pattern: "(?<![a-z_:])settle_[a-z_]+(?![a-z_:])")
-                for match in regex.matches(in: expression, range: NSRange(expression.startIndex..., in: expression)) {
-                    var name = String(expression[Range(match.range, in: expression)!])
-                    for suffix in ["_bucket", "_count", "_sum"] where name.hasSuffix(suffix) { name.removeLast(suffix.count) }
-                    names.insert(name)
-                }
+                names.formUnion(try Self.settleMetrics(in: try #require(rule["expr"] as? String)))
             }
         }
         #expect(names.count >= 4, "\(names)")
-        let unknown = names.filter { !sources.contains("label: \"\($0)\"") && !sources.contains("\"\($0)\"") }
+        let unknown = names.filter { !Self.exported($0, sources: sources) }
         #expect(unknown.isEmpty, "rules.yml uses metrics no service exports: \(unknown.sorted()) (\(rules.count) bytes of rules)")
         let config = try #require(try Self.documents("deploy/prometheus/prometheus.yml").first)
         #expect((config["rule_files"] as? [String]) == ["rules.yml"])
@@ -260,6 +282,24 @@ struct DeployManifestTests {
     }
 
     /// Every document of a YAML file (Kubernetes files hold several).
+    /// The Settle metrics a PromQL expression reads: not the recording rules' own `settle:…:…`
+    /// names, and a histogram's series (`_bucket`, `_count`, `_sum`) by the histogram's name.
+    static func settleMetrics(in expression: String) throws -> Set<String> {
+        let regex = try NSRegularExpression(pattern: "(?<![a-z_:])settle_[a-z_]+(?![a-z_:])")
+        var names: Set<String> = []
+        for match in regex.matches(in: expression, range: NSRange(expression.startIndex..., in: expression)) {
+            var name = String(expression[Range(match.range, in: expression)!])
+            for suffix in ["_bucket", "_count", "_sum"] where name.hasSuffix(suffix) { name.removeLast(suffix.count) }
+            names.insert(name)
+        }
+        return names
+    }
+
+    /// Whether the code names the metric (a metric's label is a string literal where it is made).
+    static func exported(_ name: String, sources: String) -> Bool {
+        sources.contains("\"\(name)\"")
+    }
+
     static func documents(_ path: String) throws -> [[String: Any]] {
         var sequence = try Yams.load_all(yaml: text(path))
         var documents: [[String: Any]] = []
