@@ -12,16 +12,32 @@ struct JSONRequestBody: Sendable {
         var request = request
         let buffer = try await request.collectBody(upTo: context.maxUploadSize)
         if buffer.readableBytes == 0 { return JSONRequestBody(value: .object([:])) }
-        let mediaType = request.headers[.contentType]?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
+        let mediaType = request.headers[.contentType].map(Self.mediaType)
         guard mediaType == "application/json" else {
             throw APIProblem(.unsupportedMediaType, code: "unsupported_media_type",
                              detail: "Send the body as application/json (got \(mediaType.map { "'\($0.prefix(100))'" } ?? "no Content-Type")).")
         }
+        let data = Data(buffer.readableBytesView)
+        // A body is an object but for mistakes: asked for one first, the decoder does not try
+        // (and throw for) a string, an integer, a number and a boolean before it.
+        if let fields = try? SettleJSON.decoder.decode([String: JSONValue].self, from: data) {
+            return JSONRequestBody(value: .object(fields))
+        }
         do {
-            return JSONRequestBody(value: try JSONDecoder().decode(JSONValue.self, from: Data(buffer.readableBytesView)))
+            return JSONRequestBody(value: try SettleJSON.decoder.decode(JSONValue.self, from: data))
         } catch {
             throw APIProblem(.badRequest, code: "invalid_json", detail: "The request body is not valid JSON.")
         }
+    }
+
+    /// A Content-Type's media type, without parameters or surrounding spaces, lower case
+    /// (`Application/JSON; charset=utf-8` → `application/json`).
+    static func mediaType(_ value: String) -> String {
+        let type = value.utf8.prefix { $0 != UInt8(ascii: ";") }
+        let trimmed = type.drop { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
+        let end = trimmed.lastIndex { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\t") }
+        guard let end else { return "" }
+        return String(decoding: trimmed[...end].map { $0 >= 65 && $0 <= 90 ? $0 + 32 : $0 }, as: UTF8.self)
     }
 
     /// The body of a POST that takes no parameters: empty or `{}`; anything else is a 400.

@@ -134,11 +134,21 @@ struct OrderCreationTests {
             let text = try await api.request(.post, "/v1/orders", as: merchant, body: "amount=1", contentType: "application/x-www-form-urlencoded")
             #expect(text.status == .unsupportedMediaType)
             #expect(text.problemCode == "unsupported_media_type")
+            // The media type is compared without its parameters, spaces or case.
+            let order = #"{"amount":100,"currency":"usd","payment_method":"pm_card_ok"}"#
+            for contentType in ["Application/JSON; charset=utf-8", " application/json ", "application/json;"] {
+                let accepted = try await api.request(.post, "/v1/orders", as: merchant, body: order, contentType: contentType)
+                #expect(accepted.status == .created, "\(contentType)")
+            }
+            for contentType in ["application/jsonx", "text/json", ""] {
+                let refused = try await api.request(.post, "/v1/orders", as: merchant, body: order, contentType: contentType)
+                #expect(refused.status == .unsupportedMediaType, "\(contentType)")
+            }
             let big = #"{"amount":100,"currency":"usd","payment_method":"pm_card_ok","description":"\#(String(repeating: "x", count: 70_000))"}"#
             let large = try await api.request(.post, "/v1/orders", as: merchant, body: big)
             #expect(large.status == .contentTooLarge)
             #expect(large.problemCode == "body_too_large")
-            #expect(try await api.orderCount(merchant) == 0)
+            #expect(try await api.orderCount(merchant) == 3, "only the three JSON orders")
         }
     }
 
