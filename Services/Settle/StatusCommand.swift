@@ -70,7 +70,8 @@ struct StatusCommand: AsyncParsableCommand {
                 guard await CLIHTTP.get(prometheus.url + "/-/ready") != nil else {
                     throw LocalProcess.Failure(description: "not ready; see \(layout.log("prometheus").path)")
                 }
-                let firing = await CLIHTTP.get(prometheus.url + "/api/v1/alerts").map { $0.components(separatedBy: #""state":"firing""#).count - 1 } ?? 0
+                let alerts = (await CLIHTTP.json(prometheus.url + "/api/v1/alerts")?["data"] as? [String: Any])?["alerts"] as? [[String: Any]]
+                let firing = (alerts ?? []).filter { $0["state"] as? String == "firing" }.count
                 return "ready, \(firing) alert(s) firing"
             }
         }

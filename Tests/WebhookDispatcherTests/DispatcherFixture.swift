@@ -176,14 +176,16 @@ struct DispatcherFixture: Sendable {
 
     static func environment(_ values: [String: String]) -> [String: String] { ChildProcesses.environment(values) }
 
-    static func send(_ method: HTTPMethod, _ url: String, _ body: String) async throws {
+    static func send(_ method: HTTPMethod, _ url: String, _ body: String, headers: [String: String] = [:],
+                     expecting expected: HTTPResponseStatus = .ok) async throws {
         var request = HTTPClientRequest(url: url)
         request.method = method
         request.headers.add(name: "Content-Type", value: "application/json")
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
         request.body = .bytes(ByteBuffer(string: body))
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
         let text = String(buffer: try await response.body.collect(upTo: 1 << 16))
-        guard response.status == .ok else { throw Failure(description: "\(method) \(url): \(response.status) \(text)") }
+        guard response.status == expected else { throw Failure(description: "\(method) \(url): \(response.status) \(text)") }
     }
 
     static func json(_ url: String) async throws -> [String: Any] {

@@ -1,6 +1,4 @@
-import AsyncHTTPClient
 import Foundation
-import NIOCore
 import SettleRuntime
 import SettleTestSupport
 import Testing
@@ -21,17 +19,17 @@ struct ObserveTests {
 
             // Every service of the stack but the sink (it has no /metrics) is a target, and each is scraped.
             try await eventually("every target to be up", within: .seconds(60)) {
-                let targets = try Self.json(try await ServiceEndpoint.get(prometheus + "/api/v1/targets").body)
+                let targets = try await DispatcherFixture.json(prometheus + "/api/v1/targets")
                 let active = ((targets["data"] as? [String: Any])?["activeTargets"] as? [[String: Any]]) ?? []
                 return active.count == 7 && active.allSatisfy { $0["health"] as? String == "up" }
             }
             #expect(try await Self.firing(prometheus).isEmpty, "nothing fires on a healthy stack")
 
             // The simulator answers garbage, so the worker dead-letters the order at once.
-            #expect(try await Self.post(processor + "/faults", body: #"{"garbage_rate":1}"#, headers: [:]) == 200)
-            let created = try await Self.post(api + "/v1/orders", body: #"{"amount":1299,"currency":"usd","payment_method":"pm_card_ok"}"#,
-                                              headers: ["Authorization": "Bearer \(key)", "Idempotency-Key": UniqueName.make("observe")])
-            #expect(created == 201)
+            try await DispatcherFixture.send(.POST, processor + "/faults", #"{"garbage_rate":1}"#)
+            try await DispatcherFixture.send(.POST, api + "/v1/orders", #"{"amount":1299,"currency":"usd","payment_method":"pm_card_ok"}"#,
+                                             headers: ["Authorization": "Bearer \(key)", "Idempotency-Key": UniqueName.make("observe")],
+                                             expecting: .created)
             // The rule waits a minute before it fires, and Prometheus evaluates every 5 s.
             try await eventually("SettleDeadLetters to fire", within: .seconds(180)) {
                 try await Self.firing(prometheus).contains("SettleDeadLetters")
@@ -44,23 +42,8 @@ struct ObserveTests {
 
     /// The names of the alerts Prometheus reports firing.
     static func firing(_ prometheus: String) async throws -> [String] {
-        let alerts = try json(try await ServiceEndpoint.get(prometheus + "/api/v1/alerts").body)
+        let alerts = try await DispatcherFixture.json(prometheus + "/api/v1/alerts")
         let list = ((alerts["data"] as? [String: Any])?["alerts"] as? [[String: Any]]) ?? []
         return list.filter { $0["state"] as? String == "firing" }.compactMap { ($0["labels"] as? [String: Any])?["alertname"] as? String }
-    }
-
-    static func json(_ text: String) throws -> [String: Any] {
-        try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
-    }
-
-    static func post(_ url: String, body: String, headers: [String: String]) async throws -> Int {
-        var request = HTTPClientRequest(url: url)
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/json")
-        for (name, value) in headers { request.headers.add(name: name, value: value) }
-        request.body = .bytes(ByteBuffer(string: body))
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
-        _ = try await response.body.collect(upTo: 1 << 20)
-        return Int(response.status.code)
     }
 }
