@@ -11,7 +11,7 @@ struct LocalPrometheus {
     var port: Int { layout.portBase + ServicePorts.prometheus }
     var url: String { "http://127.0.0.1:\(port)" }
     var directory: URL { layout.root.appendingPathComponent("prometheus") }
-    var pidFile: URL { layout.run.appendingPathComponent("prometheus.pid") }
+    var pidFile: URL { layout.prometheusPIDFile }
     var pid: Int32? { LocalProcess.livePID(from: pidFile, expecting: "prometheus") }
 
     /// The rules compose and k8s use: in the checkout `settle` runs from, else in the current directory.

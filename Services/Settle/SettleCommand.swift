@@ -22,6 +22,9 @@ struct SettleCommand: AsyncParsableCommand {
            let output = symbol.assumingMemoryBound(to: UnsafeMutablePointer<FILE>?.self).pointee {
             setvbuf(output, nil, _IOLBF, 0)
         }
+        // A reader that goes away (`settle down | head`) makes the next write fail with EPIPE
+        // instead of killing the process by SIGPIPE halfway through stopping the stack.
+        signal(SIGPIPE, SIG_IGN)
         await main(nil)
     }
 }

@@ -21,6 +21,7 @@ struct StackLayout {
     /// The demo merchant `settle up` made, with its API key (mode 0600).
     var demoEnv: URL { root.appendingPathComponent("demo.env") }
     var redisPIDFile: URL { run.appendingPathComponent("redis.pid") }
+    var prometheusPIDFile: URL { run.appendingPathComponent("prometheus.pid") }
     var brokerStateFile: URL { run.appendingPathComponent("broker.env") }
 
     var postgresPort: Int { portBase + ServicePorts.postgres }
