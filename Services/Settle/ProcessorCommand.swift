@@ -17,7 +17,7 @@ struct ProcessorCommand: AsyncParsableCommand {
         abstract: "Run the card-processor simulator: idempotent charges and refunds, per-order counts and switchable faults."
     )
 
-    @Option(help: "Loopback port (default: SETTLE_PROCESSOR_PORT, else SETTLE_PORT_BASE + \(ServicePorts.processor), i.e. \(ServicePorts.defaultBase + ServicePorts.processor)).")
+    @Option(help: "Port, on SETTLE_HOST (default 127.0.0.1) (default: SETTLE_PROCESSOR_PORT, else SETTLE_PORT_BASE + \(ServicePorts.processor), i.e. \(ServicePorts.defaultBase + ServicePorts.processor)).")
     var port: Int?
 
     @Option(help: "PostgreSQL schema of the simulator's state, in DATABASE_URL's database (^[a-z_][a-z0-9_]{0,62}$).")
@@ -60,6 +60,8 @@ struct ProcessorCommand: AsyncParsableCommand {
             let logger = try SettleLogging.bootstrap(service: name, environment: reader)
             let base = try reader.integer("SETTLE_PORT_BASE", default: ServicePorts.defaultBase, in: 1024...65000)
             let port = try portOption ?? reader.port("SETTLE_PROCESSOR_PORT", default: base + ServicePorts.processor)
+            // Loopback unless a container's SETTLE_HOST says otherwise, as for every Settle service.
+            let host = reader.string("SETTLE_HOST", default: "127.0.0.1")
             let databaseURL = try reader.url("DATABASE_URL", default: ServiceSettings.defaultDatabaseURL, schemes: ["postgres", "postgresql"])
             let registry = SettleMetrics.bootstrap()
             let poolSize = try reader.integer("SETTLE_DATABASE_POOL_SIZE", default: 20, in: 1...1000)
@@ -93,7 +95,7 @@ struct ProcessorCommand: AsyncParsableCommand {
                 ProcessorController(store: store, faults: ProcessorFaults(initialFaults), logger: logger).addRoutes(to: router)
                 let application = Application(
                     router: router,
-                    configuration: .init(address: .hostname("127.0.0.1", port: port), serverName: name),
+                    configuration: .init(address: .hostname(host, port: port), serverName: name),
                     logger: logger
                 )
                 let serviceGroup = ServiceGroup(configuration: .init(
@@ -102,7 +104,7 @@ struct ProcessorCommand: AsyncParsableCommand {
                     logger: logger
                 ))
                 logger.info("\(name) started", metadata: [
-                    "address": "127.0.0.1:\(port)", "schema": "\(schema)",
+                    "address": "\(host):\(port)", "schema": "\(schema)",
                     "error_rate": "\(initialFaults.errorRate)", "latency_ms": "\(initialFaults.latencyMilliseconds)",
                     "crash_after_charge_rate": "\(initialFaults.crashAfterChargeRate)", "garbage_rate": "\(initialFaults.garbageRate)",
                 ])

@@ -16,13 +16,27 @@ struct DeployManifestTests {
         "SETTLE_ORDER_CACHE_TTL_SECONDS", "SETTLE_INGEST_BATCH_MAX", "SETTLE_INGEST_BATCH_WAIT_MS",
         "SETTLE_INGEST_CONCURRENCY", "SETTLE_IDEMPOTENCY_LOCK_SECONDS",
         "SETTLE_RELAY_BATCH", "SETTLE_RELAY_POLL_MS", "SETTLE_RELAY_LISTEN",
+        "SETTLE_PROCESSOR_PORT", "SETTLE_SINK_PORT", "SETTLE_API_URL", "SETTLE_PROCESSOR_URL", "SETTLE_SINK_URL",
+        "SETTLE_HOME", "SETTLE_WEBHOOK_ALLOWED_NETWORKS",
     ]
 
-    /// The variable each service executable takes its HTTP port from.
+    /// The variable each service takes its HTTP port from: the four services' executables and
+    /// the CLI's two development roles (`settle processor`, `settle sink`).
     static let portVariables = [
         "settle-api": "SETTLE_API_PORT", "settle-relay": "SETTLE_RELAY_PORT",
         "settle-worker": "SETTLE_WORKER_PORT", "settle-dispatcher": "SETTLE_DISPATCHER_PORT",
+        "settle-processor": "SETTLE_PROCESSOR_PORT", "settle-sink": "SETTLE_SINK_PORT",
     ]
+
+    /// The sink stands in for a merchant's endpoint: it serves no /metrics.
+    static let unscraped: Set<String> = ["settle-sink"]
+
+    /// The service a container command runs: `settle-worker`, or `settle-sink` for `settle sink …`.
+    static func service(running command: [String]) -> String? {
+        guard let first = command.first else { return nil }
+        if first == "settle", command.count > 1 { return "settle-\(command[1])" }
+        return first
+    }
 
     static let root = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -109,23 +123,131 @@ struct DeployManifestTests {
 
     @Test("Prometheus scrapes every Settle service of the compose file")
     func prometheusScrapesEveryService() throws {
-        let config = try #require(try Self.documents("deploy/prometheus/prometheus.yml").first)
-        var targets: Set<String> = []
-        for job in (config["scrape_configs"] as? [[String: Any]]) ?? [] {
-            #expect((job["metrics_path"] as? String ?? "/metrics") == "/metrics")
-            for discovery in (job["dns_sd_configs"] as? [[String: Any]]) ?? [] {
-                guard let port = discovery["port"] as? Int else { continue }
-                targets.formUnion(((discovery["names"] as? [String]) ?? []).map { "\($0):\(port)" })
-            }
-            for list in (job["static_configs"] as? [[String: Any]]) ?? [] {
-                targets.formUnion((list["targets"] as? [String]) ?? [])
-            }
-        }
+        let targets = try Self.scrapeTargets("deploy/prometheus/prometheus.yml")
         let services = try Self.composeServicePorts()
         #expect(Set(services.keys) == Set(Self.portVariables.keys))
-        for (name, port) in services {
+        for (name, port) in services where !Self.unscraped.contains(name) {
             #expect(targets.contains("\(name):\(port)"), "Prometheus does not scrape \(name) on port \(port)")
         }
+    }
+
+    @Test("Prometheus on Kubernetes scrapes every Settle service through a headless Service of its pods")
+    func kubernetesPrometheusScrapesEveryService() throws {
+        let targets = try Self.scrapeTargets("deploy/prometheus/prometheus-k8s.yml")
+        let objects = try Self.kubernetesObjects()
+        let deployments = objects.filter { Self.kind($0) == "Deployment" }.map(Self.name)
+        #expect(Set(deployments) == Set(Self.portVariables.keys))
+        for name in deployments where !Self.unscraped.contains(name) {
+            let headless = try #require(objects.first { Self.kind($0) == "Service" && Self.name($0) == "\(name)-metrics" },
+                                        "no headless Service \(name)-metrics")
+            let spec = try #require(headless["spec"] as? [String: Any])
+            #expect(spec["clusterIP"] as? String == "None", "\(name)-metrics is not headless: one address, not one per pod")
+            #expect((spec["selector"] as? [String: String])?["app.kubernetes.io/name"] == name)
+            let port = try #require((spec["ports"] as? [[String: Any]])?.first?["port"] as? Int)
+            #expect(port == Int(try Self.kubernetesEnvironment(of: name)[Self.portVariables[name]!] ?? ""), "\(name)-metrics' port")
+            #expect(targets.contains("\(name)-metrics:\(port)"), "Prometheus on Kubernetes does not scrape \(name) on port \(port)")
+        }
+    }
+
+    @Test("Webhooks may reach the sink's fixed address and no other private one, and the sink and processor are where the services look")
+    func webhookPolicyAllowsOnlyTheSink() throws {
+        // Compose: the sink's fixed address on the pinned subnet is the one allowed network.
+        let services = try Self.composeServices()
+        let sink = try #require(services["settle-sink"])
+        let address = try #require(((sink["networks"] as? [String: Any])?["default"] as? [String: Any])?["ipv4_address"] as? String)
+        let compose = try #require(try Self.documents("docker-compose.yml").first)
+        let subnet = try #require(((((compose["networks"] as? [String: Any])?["default"] as? [String: Any])?["ipam"] as? [String: Any])?["config"]
+            as? [[String: Any]])?.first?["subnet"] as? String)
+        #expect(Self.contains(subnet: subnet, address: address), "\(address) is outside \(subnet)")
+        let sinkPort = try #require(try Self.environment(of: sink)["SETTLE_SINK_PORT"])
+        let processorService = try #require(services["settle-processor"])
+        let processorPort = try #require(try Self.environment(of: processorService)["SETTLE_PROCESSOR_PORT"])
+        for name in ["settle-api", "settle-dispatcher"] {
+            let service = try #require(services[name])
+            let environment = try Self.environment(of: service)
+            #expect(environment["SETTLE_WEBHOOK_ALLOWED_NETWORKS"] == "\(address)/32", "\(name) allows more than the sink")
+            #expect(environment["SETTLE_SINK_URL"] == "http://settle-sink:\(sinkPort)")
+        }
+        let workerService = try #require(services["settle-worker"])
+        let worker = try Self.environment(of: workerService)
+        #expect(worker["SETTLE_PROCESSOR_URL"] == "http://settle-processor:\(processorPort)")
+        #expect(Self.publicURL(of: sink["command"]) == "http://settle-sink:\(sinkPort)", "the sink looks its secrets up under another URL")
+
+        // Kubernetes: the sink Service's fixed cluster address, the same way.
+        let objects = try Self.kubernetesObjects()
+        let service = try #require(objects.first { Self.kind($0) == "Service" && Self.name($0) == "settle-sink" })
+        let clusterIP = try #require((service["spec"] as? [String: Any])?["clusterIP"] as? String)
+        #expect(Self.contains(subnet: "10.96.0.0/12", address: clusterIP), "outside minikube's service range")
+        let servicePort = try #require(((service["spec"] as? [String: Any])?["ports"] as? [[String: Any]])?.first?["port"] as? Int)
+        for name in ["settle-api", "settle-dispatcher", "settle-sink"] {
+            let environment = try Self.kubernetesEnvironment(of: name)
+            #expect(environment["SETTLE_WEBHOOK_ALLOWED_NETWORKS"] == "\(clusterIP)/32", "\(name) allows more than the sink")
+            #expect(environment["SETTLE_SINK_URL"] == "http://settle-sink:\(servicePort)")
+        }
+        let processor = try #require(objects.first { Self.kind($0) == "Service" && Self.name($0) == "settle-processor" })
+        let processorServicePort = ((processor["spec"] as? [String: Any])?["ports"] as? [[String: Any]])?.first?["port"] as? Int
+        #expect(try Self.kubernetesEnvironment(of: "settle-worker")["SETTLE_PROCESSOR_URL"] == "http://settle-processor:\(processorServicePort ?? 0)")
+        let deployment = try #require(objects.first { Self.kind($0) == "Deployment" && Self.name($0) == "settle-sink" })
+        #expect(Self.publicURL(of: Self.containers(deployment).first?["command"]) == "http://settle-sink:\(servicePort)")
+    }
+
+    @Test("Consumers get time to leave their groups, and workers are evicted one at a time")
+    func gracefulTermination() throws {
+        let services = try Self.composeServices()
+        for name in ["settle-worker", "settle-dispatcher"] {
+            #expect(services[name]?["stop_grace_period"] as? String == "30s", "\(name) is killed 10 s after SIGTERM")
+        }
+        let objects = try Self.kubernetesObjects()
+        for name in ["settle-worker", "settle-dispatcher"] {
+            let deployment = try #require(objects.first { Self.kind($0) == "Deployment" && Self.name($0) == name })
+            #expect((Self.podSpec(deployment)?["terminationGracePeriodSeconds"] as? Int ?? 0) >= 30)
+        }
+        let budget = try #require(objects.first { Self.kind($0) == "PodDisruptionBudget" }, "no disruption budget")
+        let spec = try #require(budget["spec"] as? [String: Any])
+        #expect(spec["maxUnavailable"] as? Int == 1)
+        #expect(((spec["selector"] as? [String: Any])?["matchLabels"] as? [String: String])?["app.kubernetes.io/name"] == "settle-worker")
+    }
+
+    @Test("deploy/kustomization.yaml builds on k8s/ and generates every ConfigMap Prometheus and Grafana mount, from files that exist")
+    func observabilityKustomization() throws {
+        let kustomization = try #require(try Self.documents("deploy/kustomization.yaml").first)
+        let resources = (kustomization["resources"] as? [String]) ?? []
+        #expect(resources.contains("../k8s"))
+        #expect(kustomization["namespace"] as? String == "settle")
+        var generated: [String: Set<String>] = [:]  // ConfigMap → its keys
+        for generator in (kustomization["configMapGenerator"] as? [[String: Any]]) ?? [] {
+            let name = try #require(generator["name"] as? String)
+            for entry in (generator["files"] as? [String]) ?? [] {
+                let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
+                let file = parts.last!, key = parts.count == 2 ? parts[0] : URL(fileURLWithPath: file).lastPathComponent
+                #expect(FileManager.default.fileExists(atPath: Self.root.appendingPathComponent("deploy/\(file)").path), "deploy/\(file) is missing")
+                #expect(!file.hasPrefix("..") && !file.hasPrefix("/"), "kustomize reads generated files only from under deploy/")
+                generated[name, default: []].insert(key)
+            }
+        }
+        var mounted: [(String, String?)] = []  // ConfigMap, key (nil: all of it)
+        var deployments: [String] = []
+        for resource in resources where resource.hasSuffix(".yaml") {
+            for object in try Self.documents("deploy/\(resource)") {
+                if Self.kind(object) == "Deployment" { deployments.append(Self.name(object)) }
+                for volume in (Self.podSpec(object)?["volumes"] as? [[String: Any]]) ?? [] {
+                    if let map = (volume["configMap"] as? [String: Any])?["name"] as? String { mounted.append((map, nil)) }
+                    for source in ((volume["projected"] as? [String: Any])?["sources"] as? [[String: Any]]) ?? [] {
+                        guard let map = source["configMap"] as? [String: Any], let name = map["name"] as? String else { continue }
+                        for item in (map["items"] as? [[String: Any]]) ?? [] { mounted.append((name, item["key"] as? String)) }
+                    }
+                }
+            }
+        }
+        #expect(Set(deployments) == ["prometheus", "grafana"])
+        #expect(mounted.count >= 4)
+        for (map, key) in mounted {
+            #expect(generated[map] != nil, "\(map) is mounted but not generated")
+            if let key { #expect(generated[map]?.contains(key) == true, "\(map) has no key \(key)") }
+        }
+        #expect(generated["prometheus-config"] == ["prometheus.yml", "rules.yml"])
+        let config = try #require(try Self.documents("deploy/prometheus/prometheus-k8s.yml").first)
+        #expect((config["rule_files"] as? [String]) == ["rules.yml"])
     }
 
     @Test("The Grafana dashboard parses, compose provisions it from where its provider reads, and every metric its panels query is one a service exports or a recording rule")
@@ -181,8 +303,6 @@ struct DeployManifestTests {
     @Test("Every Deployment probes the port its service listens on and has requests and limits")
     func deployments() throws {
         let objects = try Self.kubernetesObjects()
-        let configMaps = Dictionary(uniqueKeysWithValues: objects.filter { Self.kind($0) == "ConfigMap" }
-            .map { (Self.name($0), (($0["data"] as? [String: Any]) ?? [:]).mapValues { "\($0)" }) })
         let deployments = objects.filter { Self.kind($0) == "Deployment" }
         #expect(Set(deployments.map(Self.name)) == Set(Self.portVariables.keys))
         for deployment in deployments {
@@ -192,15 +312,8 @@ struct DeployManifestTests {
             #expect(pod["enableServiceLinks"] as? Bool == false, "\(name) takes in Kubernetes' service variables")
             let container = try #require(Self.containers(deployment).first)
             #expect(container["image"] as? String == "settle:latest" && container["imagePullPolicy"] as? String == "IfNotPresent")
-            let variable = try #require(((container["command"] as? [String])?.first).flatMap { Self.portVariables[$0] })
-            var environment: [String: String] = [:]
-            for source in (container["envFrom"] as? [[String: Any]]) ?? [] {
-                let map = (source["configMapRef"] as? [String: Any])?["name"] as? String
-                environment.merge(map.flatMap { configMaps[$0] } ?? [:]) { $1 }
-            }
-            for entry in (container["env"] as? [[String: Any]]) ?? [] {
-                if let key = entry["name"] as? String, let value = entry["value"] { environment[key] = "\(value)" }
-            }
+            let variable = try #require(Self.service(running: (container["command"] as? [String]) ?? []).flatMap { Self.portVariables[$0] })
+            let environment = try Self.kubernetesEnvironment(of: name)
             #expect(environment["SETTLE_HOST"] == "0.0.0.0", "\(name) binds loopback only: probes cannot reach it")
             let port = try #require(environment[variable].flatMap { Int($0) }, "\(name) does not set \(variable)")
             var named: [String: Int] = [:]
@@ -236,10 +349,11 @@ struct DeployManifestTests {
         let podLabels = objects.compactMap { object in
             (((object["spec"] as? [String: Any])?["template"] as? [String: Any])?["metadata"] as? [String: Any])?["labels"] as? [String: String]
         }
-        for service in objects where Self.kind(service) == "Service" {
-            let selector = ((service["spec"] as? [String: Any])?["selector"] as? [String: String]) ?? [:]
+        for service in objects where ["Service", "PodDisruptionBudget"].contains(Self.kind(service)) {
+            let spec = service["spec"] as? [String: Any]
+            let selector = (spec?["selector"] as? [String: String]) ?? ((spec?["selector"] as? [String: Any])?["matchLabels"] as? [String: String]) ?? [:]
             #expect(!selector.isEmpty && podLabels.contains { labels in selector.allSatisfy { labels[$0.key] == $0.value } },
-                    "Service \(Self.name(service)) selects no pod")
+                    "\(Self.kind(service)) \(Self.name(service)) selects no pod")
         }
     }
 
@@ -276,6 +390,60 @@ struct DeployManifestTests {
     }
 
     // MARK: - Reading the files
+
+    /// `host:port` of every target a Prometheus configuration scrapes through DNS or lists.
+    static func scrapeTargets(_ path: String) throws -> Set<String> {
+        let config = try #require(try documents(path).first)
+        var targets: Set<String> = []
+        for job in (config["scrape_configs"] as? [[String: Any]]) ?? [] {
+            #expect((job["metrics_path"] as? String ?? "/metrics") == "/metrics")
+            for discovery in (job["dns_sd_configs"] as? [[String: Any]]) ?? [] {
+                guard let port = discovery["port"] as? Int else { continue }
+                targets.formUnion(((discovery["names"] as? [String]) ?? []).map { "\($0):\(port)" })
+            }
+            for list in (job["static_configs"] as? [[String: Any]]) ?? [] {
+                targets.formUnion((list["targets"] as? [String]) ?? [])
+            }
+        }
+        return targets
+    }
+
+    /// A Deployment's container environment in k8s/: its ConfigMaps', then its own values.
+    static func kubernetesEnvironment(of deployment: String) throws -> [String: String] {
+        let objects = try kubernetesObjects()
+        let object = try #require(objects.first { kind($0) == "Deployment" && name($0) == deployment })
+        let container = try #require(containers(object).first)
+        var environment: [String: String] = [:]
+        for source in (container["envFrom"] as? [[String: Any]]) ?? [] {
+            let map = (source["configMapRef"] as? [String: Any])?["name"] as? String
+            let data = objects.first { kind($0) == "ConfigMap" && name($0) == map }?["data"] as? [String: Any]
+            environment.merge((data ?? [:]).mapValues { "\($0)" }) { $1 }
+        }
+        for entry in (container["env"] as? [[String: Any]]) ?? [] {
+            if let key = entry["name"] as? String, let value = entry["value"] { environment[key] = "\(value)" }
+        }
+        return environment
+    }
+
+    /// The `--public-url` of a `settle sink …` command.
+    static func publicURL(of command: Any?) -> String? {
+        guard let words = command as? [String], let index = words.firstIndex(of: "--public-url"), index + 1 < words.count else { return nil }
+        return words[index + 1]
+    }
+
+    /// Whether an IPv4 address lies in a network such as 172.30.89.0/24.
+    static func contains(subnet: String, address: String) -> Bool {
+        func value(_ text: Substring) -> UInt32? {
+            let parts = text.split(separator: ".").compactMap { UInt32($0) }
+            guard parts.count == 4, parts.allSatisfy({ $0 < 256 }) else { return nil }
+            return parts.reduce(0) { $0 << 8 | $1 }
+        }
+        let pieces = subnet.split(separator: "/")
+        guard pieces.count == 2, let base = value(pieces[0]), let bits = UInt32(pieces[1]), bits <= 32,
+              let host = value(Substring(address)) else { return false }
+        let mask: UInt32 = bits == 0 ? 0 : ~UInt32(0) << (32 - bits)
+        return base & mask == host & mask
+    }
 
     static func text(_ path: String) throws -> String {
         try String(contentsOf: root.appendingPathComponent(path), encoding: .utf8)
@@ -367,7 +535,7 @@ struct DeployManifestTests {
         for (name, service) in try composeServices() where !isOneShot(service) {
             guard (service["build"] as? [String: Any])?["dockerfile"] as? String == "deploy/Dockerfile" else { continue }
             let command = try #require(service["command"] as? [String], "\(name) names its executable")
-            let variable = try #require(command.first.flatMap { portVariables[$0] }, "\(name) runs \(command), not a service")
+            let variable = try #require(Self.service(running: command).flatMap { portVariables[$0] }, "\(name) runs \(command), not a service")
             let port: String = try #require(try environment(of: service)[variable], "\(name) does not set \(variable)")
             ports[name] = port
         }
