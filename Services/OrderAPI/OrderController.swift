@@ -35,7 +35,8 @@ struct OrderController: Sendable {
         }
         let order = Order(id: UUIDv7.make(), merchantID: merchant.id, new: new, createdAt: Date())
         let json = try SettleJSON.encode(order)
-        let pending = PendingOrder(order: order, eventID: UUIDv7.make(), idempotencyKey: use, responseBody: json)
+        let pending = PendingOrder(order: order, eventID: UUIDv7.make(), idempotencyKey: use, responseBody: json,
+                                   traceparent: SettleTracing.traceparent())
         switch (try await ingest.submit(pending), use) {
         case (.committed, _):
             if use != nil { IdempotentRequest.countNewKey() }
@@ -81,10 +82,12 @@ struct OrderController: Sendable {
         guard let id = UUID(uuidString: text) else { throw APIProblem.notFound("order", text) }
 
         let orders = self.orders
+        // Read here: DatabaseUnavailable.guarding runs the statement in a task of its own.
+        let traceparent = SettleTracing.traceparent()
         return try await idempotency.run(key: key, merchant: merchant.id, method: "POST", path: "/v1/orders/\(id.lowercased)/refund",
                                          requestHash: body.canonicalHash) { claim in
             let outcome = try await DatabaseUnavailable.guarding {
-                try await orders.requestRefund(id, merchant: merchant.id, claim: claim) { outcome in
+                try await orders.requestRefund(id, merchant: merchant.id, claim: claim, traceparent: traceparent) { outcome in
                     let response = Self.refundAnswer(outcome, id: text)
                     return (response.status, response.body)
                 }

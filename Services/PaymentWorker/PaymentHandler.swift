@@ -5,6 +5,7 @@ import SettleDomain
 import SettleKafka
 import SettleRuntime
 import SettleStorage
+import Tracing
 
 /// The payment logic for one `orders.v1` event: `order.created` charges the order,
 /// `refund.requested` refunds it (DESIGN.md "Order states and events", contract clause 2).
@@ -33,7 +34,18 @@ struct PaymentHandler: Sendable {
     /// (99 % within 5 s, deploy/prometheus/rules.yml).
     static let settleTime = Metrics.Timer(label: "settle_worker_order_settle_seconds")
 
+    /// One span per attempt, a child of the span the event happened in (its `traceparent`
+    /// header); the processor call and the outcome's event carry it on.
     func handle(_ message: KafkaConsumerMessage) async throws {
+        let parent = SettleTracing.context(traceparent: message.headers.first(named: SettleTracing.header))
+        try await withSpan("settle-worker \(message.topic)", context: parent, ofKind: .consumer) { span in
+            span.attributes["messaging.destination.name"] = message.topic
+            span.attributes["messaging.kafka.offset"] = Int(message.offset)
+            try await handleInSpan(message)
+        }
+    }
+
+    private func handleInSpan(_ message: KafkaConsumerMessage) async throws {
         let envelope: EventEnvelope
         do {
             envelope = try EventEnvelope.decode(message.value)
@@ -89,9 +101,10 @@ struct PaymentHandler: Sendable {
             return
         }
         let decision = try await act(subject.order)
+        let traceparent = SettleTracing.traceparent()
         let recorded = try await DatabaseUnavailable.guarding(deadline: statementDeadline) {
             try await store.record(order: envelope.orderID, consumed: envelope.id, from: from, to: decision.status,
-                                   failureCode: decision.failureCode, eventType: decision.event)
+                                   failureCode: decision.failureCode, eventType: decision.event, traceparent: traceparent)
         }
         switch recorded {
         case .recorded(let order):

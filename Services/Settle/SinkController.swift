@@ -62,15 +62,18 @@ struct SinkController: Sendable {
                 return response
             }
         }
-        let first = state.received(id)
-        logger.info("webhook received", metadata: ["webhook_id": "\(id)", "duplicate": "\(!first)"])
+        let traceparent = request.headers[HTTPField.Name("traceparent")!]
+        let first = state.received(id, traceparent: traceparent)
+        logger.info("webhook received", metadata: ["webhook_id": "\(id)", "duplicate": "\(!first)", "traceparent": "\(traceparent ?? "")"])
         return Response(status: .noContent)
     }
 
     private func deliveries(_ request: Request) -> Response {
         let counts = state.snapshot
         if let eventID = request.uri.queryParameters["event_id"].map(String.init) {
-            return Self.json(.ok, ["event_id": eventID.lowercased(), "received": counts.deliveries[eventID.lowercased(), default: 0]])
+            var answer: [String: Any] = ["event_id": eventID.lowercased(), "received": counts.deliveries[eventID.lowercased(), default: 0]]
+            if let traceparent = counts.traceparents[eventID.lowercased()] { answer["traceparent"] = traceparent }
+            return Self.json(.ok, answer)
         }
         return Self.json(.ok, [
             "events": counts.order.count, "received": counts.deliveries.values.reduce(0, +),

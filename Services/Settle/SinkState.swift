@@ -17,6 +17,7 @@ final class SinkState: Sendable {
         var deliveries: [String: Int] = [:]     // webhook-id → requests received
         var order: [String] = []                // webhook-ids in order of first arrival
         var firstArrivals: [Date] = []          // when each of them first arrived, in the same order
+        var traceparents: [String: String] = [:] // webhook-id → the `traceparent` its first arrival carried
         var rejected = 0
         var faulted = 0
         /// Verified requests being answered right now, and the most there ever were at once.
@@ -79,13 +80,14 @@ final class SinkState: Sendable {
     func faulted() { counts.withLock { $0.faulted += 1 } }
 
     /// Counts a verified delivery; true the first time its `webhook-id` arrives.
-    func received(_ webhookID: String) -> Bool {
+    func received(_ webhookID: String, traceparent: String?) -> Bool {
         counts.withLock { counts in
             let seen = counts.deliveries[webhookID, default: 0]
             counts.deliveries[webhookID] = seen + 1
             if seen == 0 {
                 counts.order.append(webhookID)
                 counts.firstArrivals.append(Date())
+                if let traceparent { counts.traceparents[webhookID] = String(traceparent.prefix(64)) }
             }
             return seen == 0
         }

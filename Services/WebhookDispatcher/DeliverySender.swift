@@ -7,6 +7,7 @@ import SettleDomain
 import SettleRuntime
 import SettleStorage
 import Synchronization
+import Tracing
 
 /// Sends due deliveries from the table: claims as many as it has free slots (at most
 /// `perEndpoint` per endpoint, so a slow or hanging endpoint holds a few slots and never the
@@ -77,8 +78,19 @@ final class DeliverySender: Service, Sendable {
         try? await sender.http.shutdown()
     }
 
+    /// Each attempt is a span, a child of the span the event happened in; the webhook request
+    /// carries it in its `traceparent` header.
     private func deliver(_ delivery: WebhookDeliveryStore.Claimed) async {
+        await withSpan("settle-dispatcher deliver", context: SettleTracing.context(traceparent: delivery.traceparent), ofKind: .client) { span in
+            span.attributes["settle.event_id"] = delivery.eventID.uuidString.lowercased()
+            span.attributes["settle.delivery_attempt"] = delivery.attempt
+            await deliverInSpan(delivery, span: span)
+        }
+    }
+
+    private func deliverInSpan(_ delivery: WebhookDeliveryStore.Claimed, span: any Span) async {
         let (answer, attempt) = await sender.send(delivery)
+        if let code = attempt.statusCode { span.attributes["http.response.status_code"] = code }
         let decision = settings.retry.decide(answer, attempt: delivery.attempt)
         let metadata: Logger.Metadata = [
             "delivery_id": "\(delivery.id.uuidString.lowercased())", "event_id": "\(delivery.eventID.uuidString.lowercased())",

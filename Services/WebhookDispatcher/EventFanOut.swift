@@ -79,7 +79,7 @@ final class EventFanOut: Service, Sendable {
             var attempt = 0
             while !Task.isCancelled {
                 do {
-                    if let written = try await store.fanOut(eventID: eventID) {
+                    if let written = try await store.fanOut(eventID: eventID, traceparent: message.headers.first(named: SettleTracing.header)) {
                         Counter(label: "settle_webhook_deliveries_created_total").increment(by: written)
                         if written > 0 { doorbell.ring() }  // due now: the sender need not wait for its poll
                     } else {

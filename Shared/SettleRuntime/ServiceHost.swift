@@ -76,6 +76,7 @@ public struct ServiceHost: Sendable {
             let logger = try SettleLogging.bootstrap(service: name, environment: environment)
             let settings = try ServiceSettings(environment: environment, portVariable: portVariable, defaultPort: defaultPort)
             let registry = SettleMetrics.bootstrap(valueBuckets: valueBuckets)
+            let tracing = try SettleTracing.bootstrap(service: name, logger: logger)
             let postgres = PostgresClient(
                 configuration: try DatabaseConfiguration.make(url: settings.databaseURL, applicationName: name,
                                                               maximumConnections: settings.databasePoolSize),
@@ -102,7 +103,9 @@ public struct ServiceHost: Sendable {
                     configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: name),
                     logger: logger
                 )
-                var all: [any Service] = redis.map { [$0] } ?? []
+                // The tracer first, so it stops last and exports the final spans.
+                var all: [any Service] = [tracing]
+                if let redis { all.append(redis) }
                 all += services
                 all.append(application)
                 let serviceGroup = ServiceGroup(configuration: .init(

@@ -1,6 +1,7 @@
 import Logging
 
-/// Sets up swift-log for a Settle process: JSON lines on standard error.
+/// Sets up swift-log for a Settle process: JSON lines on standard error, with the current
+/// trace's ids.
 public enum SettleLogging {
     /// Bootstraps logging once per process; `SETTLE_LOG_LEVEL` (trace … critical, default info).
     public static func bootstrap(service: String, environment: EnvironmentReader = EnvironmentReader()) throws(ConfigurationError) -> Logger {
@@ -12,9 +13,12 @@ public enum SettleLogging {
                 actual: text
             )
         }
-        LoggingSystem.bootstrap { label in
-            JSONLogHandler(label: label, service: service, level: level)
-        }
+        // A line logged inside a span carries its trace_id and span_id (SettleTracing).
+        LoggingSystem.bootstrap({ label, provider in
+            var handler = JSONLogHandler(label: label, service: service, level: level)
+            handler.metadataProvider = provider
+            return handler
+        }, metadataProvider: SettleTracing.loggingMetadataProvider())
         return Logger(label: service)
     }
 }

@@ -8,15 +8,18 @@ import SettleDomain
 /// row's envelope and headers are built from the event row by the database
 /// (`settle_event_envelope`, `settle_outbox_headers`), like every other writer's.
 enum EventWriter {
-    static func insert(_ event: Event, on connection: PostgresConnection, logger: Logger) async throws {
+    /// `traceparent`: the span the event happened in, which its Kafka message carries (a new
+    /// trace when nil).
+    static func insert(_ event: Event, traceparent: String? = nil, on connection: PostgresConnection, logger: Logger) async throws {
         try await insert(id: event.id, merchantID: event.merchantID, orderID: event.orderID, type: event.type,
-                         data: try SettleJSON.encode(event.payload), createdAt: event.createdAt, on: connection, logger: logger)
+                         data: try SettleJSON.encode(event.payload), createdAt: event.createdAt, traceparent: traceparent,
+                         on: connection, logger: logger)
     }
 
     /// An event whose `data` is already encoded; keyed by its order, or by its own id when it
     /// is about no order.
     static func insert(id: UUID, merchantID: UUID, orderID: UUID?, type: EventType, data: [UInt8], createdAt: Date,
-                       on connection: PostgresConnection, logger: Logger) async throws {
+                       traceparent: String? = nil, on connection: PostgresConnection, logger: Logger) async throws {
         let data = String(decoding: data, as: UTF8.self)
         let key = (orderID ?? id).lowercased
         try await connection.query("""
@@ -27,7 +30,7 @@ enum EventWriter {
             )
             INSERT INTO outbox (event_id, topic, key, payload, headers, created_at)
             SELECT id, \(type.topic), \(key), settle_event_envelope(id, type, merchant_id, created_at, data),
-                   settle_outbox_headers(id, type, \(TraceParent.random())), created_at
+                   settle_outbox_headers(id, type, \(traceparent ?? TraceParent.random())), created_at
             FROM event
             """, logger: logger)
     }

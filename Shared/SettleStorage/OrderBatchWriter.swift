@@ -160,7 +160,7 @@ struct InsertOrderBatch: PostgresPreparedStatement {
             idempotencyKeys.append(pending.idempotencyKey?.key ?? "")
             requestHashes.append(ByteBuffer(bytes: pending.idempotencyKey?.requestHash ?? []))
             responses.append(String(decoding: pending.responseBody, as: UTF8.self))
-            traceparents.append(TraceParent.random())
+            traceparents.append(pending.traceparent ?? TraceParent.random())
         }
     }
 

@@ -55,7 +55,8 @@ public struct OrderStore: Sendable {
     /// outbox row, all in one transaction; `response` (if any) completes an idempotency claim in
     /// the same transaction, so a replay answers exactly what this request answered.
     public func requestRefund(
-        _ id: UUID, merchant: UUID, claim: IdempotencyClaim?, response: @Sendable (RefundOutcome) -> (status: Int, body: [UInt8])
+        _ id: UUID, merchant: UUID, claim: IdempotencyClaim?, traceparent: String? = nil,
+        response: @Sendable (RefundOutcome) -> (status: Int, body: [UInt8])
     ) async throws -> RefundOutcome {
         try await client.withTransaction(logger: logger) { connection in
             let updated = try await OrderRow.orders(try await connection.query("""
@@ -66,7 +67,7 @@ public struct OrderStore: Sendable {
             let outcome: RefundOutcome
             if let order = updated.first {
                 let event = Event(id: UUIDv7.make(), merchantID: merchant, orderID: id, type: .refundRequested, order: order, createdAt: Date())
-                try await EventWriter.insert(event, on: connection, logger: logger)
+                try await EventWriter.insert(event, traceparent: traceparent, on: connection, logger: logger)
                 outcome = .requested(order)
             } else {
                 let current = try await OrderRow.orders(try await connection.query(

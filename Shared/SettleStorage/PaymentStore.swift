@@ -64,7 +64,7 @@ public struct PaymentStore: Sendable {
     /// PostgreSQL assigns its transaction id, so per order the outbox's (transaction id, id)
     /// order is commit order (migration 0006).
     public func record(order id: UUID, consumed event: UUID, from: OrderStatus, to: OrderStatus, failureCode: String?,
-                       eventType: EventType) async throws -> Recorded {
+                       eventType: EventType, traceparent: String? = nil) async throws -> Recorded {
         try await client.withTransaction(logger: logger) { connection in
             let locked = try await connection.query(
                 "SELECT status FROM orders WHERE id = \(id) FOR UPDATE", logger: logger)
@@ -88,7 +88,7 @@ public struct PaymentStore: Sendable {
             guard let order = updated.first else { throw CorruptRow(table: "orders", detail: "order \(id) not updated") }
             let outcome = Event(id: UUIDv7.make(), merchantID: order.merchantID, orderID: order.id, type: eventType,
                                 order: order, createdAt: Date())
-            try await EventWriter.insert(outcome, on: connection, logger: logger)
+            try await EventWriter.insert(outcome, traceparent: traceparent, on: connection, logger: logger)
             return .recorded(order)
         }
     }

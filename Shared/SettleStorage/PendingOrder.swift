@@ -10,12 +10,15 @@ public struct PendingOrder: Sendable {
     /// The 201 body: the order's JSON, stored under the key so a replay returns these very
     /// bytes, and the `object` of the event's `data`.
     public var responseBody: [UInt8]
+    /// The request's span, carried by the event's outbox row to Kafka (a new trace when nil).
+    public var traceparent: String?
 
-    public init(order: Order, eventID: UUID, idempotencyKey: IdempotencyKeyUse?, responseBody: [UInt8]) {
+    public init(order: Order, eventID: UUID, idempotencyKey: IdempotencyKeyUse?, responseBody: [UInt8], traceparent: String? = nil) {
         self.order = order
         self.eventID = eventID
         self.idempotencyKey = idempotencyKey
         self.responseBody = responseBody
+        self.traceparent = traceparent
     }
 }
 

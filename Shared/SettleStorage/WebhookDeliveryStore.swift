@@ -18,14 +18,14 @@ public struct WebhookDeliveryStore: Sendable {
 
     /// Writes a delivery of event `eventID` for each enabled endpoint of its merchant subscribed
     /// to its type (none twice, however often the event arrives). Nil if there is no such event.
-    public func fanOut(eventID: UUID) async throws -> Int? {
+    public func fanOut(eventID: UUID, traceparent: String? = nil) async throws -> Int? {
         var known = false
         var written = 0
         for try await (exists, count) in try await client.query("""
             WITH event AS (SELECT id, merchant_id, type FROM events WHERE id = \(eventID)),
             written AS (
-                INSERT INTO webhook_deliveries (id, event_id, endpoint_id, status, next_attempt_at)
-                SELECT gen_random_uuid(), event.id, endpoint.id, 'pending', now()
+                INSERT INTO webhook_deliveries (id, event_id, endpoint_id, status, next_attempt_at, traceparent)
+                SELECT gen_random_uuid(), event.id, endpoint.id, 'pending', now(), \(traceparent)
                 FROM event JOIN webhook_endpoints endpoint ON endpoint.merchant_id = event.merchant_id
                 WHERE endpoint.enabled AND endpoint.deleted_at IS NULL
                   AND (event.type = ANY (endpoint.enabled_events) OR '*' = ANY (endpoint.enabled_events))
@@ -55,6 +55,8 @@ public struct WebhookDeliveryStore: Sendable {
         public var attempt: Int
         /// Proves the claim when the outcome is recorded.
         public var token: UUID
+        /// The span the event happened in (nil for a delivery older than traces).
+        public var traceparent: String?
     }
 
     /// Claims up to `limit` due deliveries for `lease`: at most `perEndpoint` in flight per
@@ -75,14 +77,14 @@ public struct WebhookDeliveryStore: Sendable {
         }
         guard !ids.isEmpty else { return [] }
         var claimed: [Claimed] = []
-        for try await (id, eventID, endpointID, url, secret, previous, body, attempts) in try await client.query("""
+        for try await (id, eventID, endpointID, url, secret, previous, body, attempts, traceparent) in try await client.query("""
             SELECT d.id, d.event_id, e.id, e.url, e.secret, CASE WHEN e.previous_secret_expires_at > now() THEN e.previous_secret END,
-                   settle_event_envelope(ev.id, ev.type, ev.merchant_id, ev.created_at, ev.data)::text, d.attempts
+                   settle_event_envelope(ev.id, ev.type, ev.merchant_id, ev.created_at, ev.data)::text, d.attempts, d.traceparent
             FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id JOIN events ev ON ev.id = d.event_id
             WHERE d.id = ANY (\(ids)) AND d.lease_token = \(token)
-            """, logger: logger).decode((UUID, UUID, UUID, String, String, String?, String, Int32).self) {
+            """, logger: logger).decode((UUID, UUID, UUID, String, String, String?, String, Int32, String?).self) {
             claimed.append(Claimed(id: id, eventID: eventID, endpointID: endpointID, url: url, secrets: [secret] + (previous.map { [$0] } ?? []),
-                                   body: Array(body.utf8), attempt: Int(attempts), token: token))
+                                   body: Array(body.utf8), attempt: Int(attempts), token: token, traceparent: traceparent))
         }
         return claimed
     }

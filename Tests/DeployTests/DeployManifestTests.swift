@@ -239,7 +239,16 @@ struct DeployManifestTests {
                 }
             }
         }
-        #expect(Set(deployments) == ["prometheus", "grafana"])
+        #expect(Set(deployments) == ["prometheus", "grafana", "jaeger"])
+        // The traces patch names the base's ConfigMap and only adds OpenTelemetry's variables.
+        for patch in (kustomization["patches"] as? [[String: Any]]) ?? [] {
+            let path = try #require(patch["path"] as? String)
+            let object = try #require(try Self.documents("deploy/\(path)").first)
+            #expect(Self.kind(object) == "ConfigMap" && Self.name(object) == "settle-config", "\(path) patches nothing of k8s/")
+            let keys = Set(((object["data"] as? [String: Any]) ?? [:]).keys)
+            #expect(!keys.isEmpty && keys.allSatisfy { $0.hasPrefix("OTEL_") }, "\(path) sets \(keys.sorted())")
+            #expect((object["data"] as? [String: Any])?["OTEL_EXPORTER_OTLP_ENDPOINT"] as? String == "http://jaeger:4318")
+        }
         #expect(mounted.count >= 4)
         for (map, key) in mounted {
             #expect(generated[map] != nil, "\(map) is mounted but not generated")

@@ -1,0 +1,83 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import PostgresNIO
+import SettleDomain
+import SettleTestSupport
+import Synchronization
+import Testing
+
+/// One order's W3C trace context through the running local stack: the request's `traceparent`
+/// → the API's span → the order's outbox row and Kafka message → the worker's span → the
+/// payment event's outbox row and Kafka message → the dispatcher's span → the webhook request
+/// the sink received.
+@Suite("Traces across the stack")
+struct TraceTests {
+    @Test("An order sent with a traceparent is charged and its webhook arrives in the same trace, from a span of Settle's own")
+    func traceparentReachesTheWebhook() async throws {
+        let stack = TestStack.shared
+        let api = try #require(stack.values["SETTLE_API_URL"], "no local stack: run `settle up`")
+        let sink = try #require(stack.values["SETTLE_SINK_URL"])
+        // A merchant of this test's own, with an endpoint at the stack's sink (which verifies with
+        // the secrets of the endpoints that name it).
+        let created = try await Tool.output(TestStack.executable("settle").path, ["merchant", "create", "--name", UniqueName.make("trace"), "--json"],
+                                            environment: stack.values)
+        let merchant = try #require(try JSONSerialization.jsonObject(with: Data(created.utf8)) as? [String: Any])
+        let key = try #require(merchant["api_key"] as? String)
+        let headers = ["Authorization": "Bearer \(key)"]
+        _ = try await Self.post(api + "/v1/webhook-endpoints", #"{"url":"\#(sink)/hooks/trace","enabled_events":["payment.succeeded"]}"#,
+                                headers: headers, expecting: .created)
+
+        let traceID = Self.randomHex(16), callerSpan = Self.randomHex(8)
+        let order = try await Self.post(api + "/v1/orders", #"{"amount":4200,"currency":"usd","payment_method":"pm_card_ok"}"#,
+                                        headers: headers.merging(["traceparent": "00-\(traceID)-\(callerSpan)-01"]) { $1 },
+                                        expecting: .created)
+        let orderText = try #require(order["id"] as? String)
+        let orderID = try #require(UUID(uuidString: orderText))
+
+        var webhook = ""
+        try await TestDatabase.run(on: stack.databaseURL) { client in
+            // The worker charged it and recorded payment.succeeded; the dispatcher sent its webhook.
+            let event = Mutex<UUID?>(nil)
+            try await eventually("the order's payment.succeeded event", within: .seconds(60)) {
+                for try await id in try await client.query(
+                    "SELECT id FROM events WHERE order_id = \(orderID) AND type = 'payment.succeeded'", logger: DispatcherFixture.logger
+                ).decode(UUID.self) { event.withLock { $0 = id } }
+                return event.withLock { $0 != nil }
+            }
+            let eventID = try #require(event.withLock { $0 }).uuidString.lowercased()
+            let traceparent = Mutex<String?>(nil)
+            try await eventually("the webhook at the sink", within: .seconds(60)) {
+                let seen = try await DispatcherFixture.json(sink + "/deliveries?event_id=\(eventID)")["traceparent"] as? String
+                traceparent.withLock { $0 = seen }
+                return seen != nil
+            }
+            webhook = try #require(traceparent.withLock { $0 })
+        }
+        let parts = webhook.split(separator: "-").map(String.init)
+        try #require(parts.count == 4, "\(webhook)")
+        #expect(parts[0] == "00")
+        #expect(parts[1] == traceID, "the webhook is in trace \(parts[1]), not the caller's \(traceID)")
+        #expect(parts[2] != callerSpan && parts[2].count == 16 && parts[2] != String(repeating: "0", count: 16),
+                "the webhook's parent is the caller's own span, not one of Settle's")
+        #expect(parts[3] == "01", "sampled, as the caller asked")
+    }
+
+    static func randomHex(_ bytes: Int) -> String {
+        (0..<bytes).map { _ in String(format: "%02x", UInt8.random(in: 1...255)) }.joined()
+    }
+
+    /// POSTs JSON and returns the answer's JSON object.
+    static func post(_ url: String, _ body: String, headers: [String: String], expecting expected: HTTPResponseStatus) async throws -> [String: Any] {
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        request.body = .bytes(ByteBuffer(string: body))
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        let text = String(buffer: try await response.body.collect(upTo: 1 << 16))
+        try #require(response.status == expected, "POST \(url): \(response.status) \(text)")
+        return (try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]) ?? [:]
+    }
+}
