@@ -5,7 +5,10 @@ import Foundation
 struct LocalPostgres {
     let layout: StackLayout
 
-    var binDirectory: String? {
+    var binDirectory: String? { Self.binDirectory }
+
+    /// The newest installed server's programs (Debian's postgresql package).
+    static var binDirectory: String? {
         let base = "/usr/lib/postgresql"
         let versions = (try? FileManager.default.contentsOfDirectory(atPath: base))?.compactMap(Int.init).sorted() ?? []
         return versions.last.map { "\(base)/\($0)/bin" }
