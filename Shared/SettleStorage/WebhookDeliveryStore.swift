@@ -17,17 +17,20 @@ public struct WebhookDeliveryStore: Sendable {
     }
 
     /// Writes a delivery of event `eventID` for each enabled endpoint of its merchant subscribed
-    /// to its type (none twice, however often the event arrives). Nil if there is no such event.
+    /// to its type and made no later than the event (none twice, however often the event
+    /// arrives). Nil if there is no such event.
     public func fanOut(eventID: UUID, traceparent: String? = nil) async throws -> Int? {
         var known = false
         var written = 0
         for try await (exists, count) in try await client.query("""
-            WITH event AS (SELECT id, merchant_id, type FROM events WHERE id = \(eventID)),
+            WITH event AS (SELECT id, merchant_id, type, created_at FROM events WHERE id = \(eventID)),
             written AS (
                 INSERT INTO webhook_deliveries (id, event_id, endpoint_id, status, next_attempt_at, traceparent)
                 SELECT gen_random_uuid(), event.id, endpoint.id, 'pending', now(), \(traceparent)
                 FROM event JOIN webhook_endpoints endpoint ON endpoint.merchant_id = event.merchant_id
-                WHERE endpoint.enabled AND endpoint.deleted_at IS NULL
+                -- An endpoint gets the events that happen once it exists: not older ones that
+                -- arrive again (a replay, a restore that republishes the history).
+                WHERE endpoint.enabled AND endpoint.deleted_at IS NULL AND endpoint.created_at <= event.created_at
                   AND (event.type = ANY (endpoint.enabled_events) OR '*' = ANY (endpoint.enabled_events))
                 ORDER BY endpoint.id
                 ON CONFLICT (event_id, endpoint_id) DO NOTHING

@@ -53,6 +53,21 @@ struct DispatcherTests {
         }
     }
 
+    @Test("An endpoint made after an event never gets it, however often the event arrives again (a replay, a restore); later events it does")
+    func noEventsFromBeforeAnEndpoint() async throws {
+        try await DispatcherFixture.run { fixture in
+            let store = WebhookDeliveryStore(client: fixture.database, logger: DispatcherFixture.logger)
+            let order = UUID()
+            let old = try await fixture.publishEvent(.paymentSucceeded, order: order)
+            let endpoint = try await fixture.endpoint("http://127.0.0.1:9/hooks/late")
+            #expect(try await store.fanOut(eventID: old) == 0)
+            let new = try await fixture.publishEvent(.paymentRefunded, order: order)
+            #expect(try await store.fanOut(eventID: new) == 1)
+            #expect(try await store.fanOut(eventID: old) == 0)
+            #expect(try await fixture.deliveries(endpoint.id) == ["pending": 1])
+        }
+    }
+
     @Test("A failing endpoint is tried on the schedule, then the delivery is dead, with every attempt kept and a message for payments.v1.dlq")
     func deadAfterLastAttempt() async throws {
         try await DispatcherFixture.run { fixture in
