@@ -4,6 +4,7 @@ import Metrics
 import PostgresNIO
 import ServiceLifecycle
 import SettleKafka
+import SettleDomain
 import SettleRuntime
 import SettleStorage
 import Synchronization
@@ -189,6 +190,15 @@ final class OutboxRelay: Service, Sendable {
             }
             published.increment(by: acknowledged.count)
             batchSizes.record(acknowledged.count)
+            if logger.logLevel <= .debug {
+                // Each event with its trace: the relay publishes inside no span of its own.
+                for row in acknowledged {
+                    logger.debug("event published", metadata: [
+                        "event_id": "\(row.eventID.lowercased)", "key": "\(row.key)", "topic": "\(row.topic)",
+                        "trace_id": "\(row.headers[SettleTracing.header]?.split(separator: "-").dropFirst().first ?? "")",
+                    ])
+                }
+            }
         }
         if let firstError { throw firstError }
         return acknowledged.count

@@ -16,15 +16,16 @@ public struct ScratchStack: Sendable {
     /// The `settle` executable the stack runs.
     public static var settle: String { TestStack.executable("settle").path }
 
-    /// Runs `body` on a new stack; returns what `settle down` printed.
+    /// Runs `body` on a new stack; returns what `settle down` printed. `environment`: more
+    /// settings for `settle up` and the services it starts (e.g. SETTLE_LOG_LEVEL).
     @discardableResult
-    public static func run(_ name: String, up arguments: [String] = [],
+    public static func run(_ name: String, up arguments: [String] = [], environment extra: [String: String] = [:],
                            _ body: (ScratchStack) async throws -> Void) async throws -> String {
         let home = FileManager.default.temporaryDirectory.appendingPathComponent(UniqueName.make(name))
         try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: home) }
         let portBase = try FreePort.stackBase()
-        let own = ["SETTLE_HOME": home.path, "SETTLE_PORT_BASE": "\(portBase)"]
+        let own = extra.merging(["SETTLE_HOME": home.path, "SETTLE_PORT_BASE": "\(portBase)"]) { $1 }
         do {
             let up = try await Tool.output(settle, ["up"] + arguments, environment: own)
             // Exactly this stack's settings, whatever the test's own environment says.

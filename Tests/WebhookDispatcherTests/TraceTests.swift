@@ -4,6 +4,7 @@ import NIOCore
 import NIOHTTP1
 import PostgresNIO
 import SettleDomain
+import SettleRuntime
 import SettleTestSupport
 import Synchronization
 import Testing
@@ -62,6 +63,36 @@ struct TraceTests {
         #expect(parts[2] != callerSpan && parts[2].count == 16 && parts[2] != String(repeating: "0", count: 16),
                 "the webhook's parent is the caller's own span, not one of Settle's")
         #expect(parts[3] == "01", "sampled, as the caller asked")
+    }
+
+    @Test("At debug level, one order's trace id is in the logs of the API, a relay, a worker, the dispatcher and the sink")
+    func traceIDInEveryServicesLog() async throws {
+        try await ScratchStack.run("trace-logs", environment: ["SETTLE_LOG_LEVEL": "debug"]) { stack in
+            let api = try #require(stack.environment["SETTLE_API_URL"])
+            let demo = StackEnvironment.parse(try String(contentsOf: stack.home.appendingPathComponent("demo.env"), encoding: .utf8))
+            let key = try #require(demo["SETTLE_DEMO_API_KEY"])
+            let traceID = Self.randomHex(16)
+            _ = try await Self.post(api + "/v1/orders", #"{"amount":1299,"currency":"usd","payment_method":"pm_card_ok"}"#,
+                                    headers: ["Authorization": "Bearer \(key)", "traceparent": "00-\(traceID)-\(Self.randomHex(8))-01"],
+                                    expecting: .created)
+            let logs = stack.home.appendingPathComponent("logs")
+            @Sendable func services() throws -> Set<String> {
+                var found: Set<String> = []
+                for file in try FileManager.default.contentsOfDirectory(at: logs, includingPropertiesForKeys: nil) where file.pathExtension == "log" {
+                    let text = (try? String(contentsOf: file, encoding: .utf8)) ?? ""
+                    if text.contains("\"trace_id\":\"\(traceID)\"") || text.contains("-\(traceID)-") {
+                        // settle-relay-2.log → settle-relay
+                        found.insert(file.deletingPathExtension().lastPathComponent.replacing(/-\d+$/, with: ""))
+                    }
+                }
+                return found
+            }
+            let expected: Set = ["settle-api", "settle-relay", "settle-worker", "settle-dispatcher", "settle-sink"]
+            try await eventually("the trace id in every service's log", within: .seconds(60)) {
+                try services().isSuperset(of: expected)
+            }
+            #expect(try services().isSuperset(of: expected))
+        }
     }
 
     static func randomHex(_ bytes: Int) -> String {
