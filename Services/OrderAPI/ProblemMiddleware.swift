@@ -1,7 +1,9 @@
 import Hummingbird
 import Logging
+import Metrics
 import NIOCore
 import SettleStorage
+import Tracing
 
 /// Turns every error into a problem document, so no error reaches the client in another shape:
 /// the router's own 404/405, an oversized body, PostgreSQL going away. Anything not known here
@@ -23,8 +25,16 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         }
     }
 
+    /// Every problem answered is counted by its stable code (`settle_api_problems_total`), and
+    /// a 5xx marks the request's span as failed with the error that caused it.
     static func response(for error: any Error, request: Request, logger: Logger) -> Response {
-        problem(for: error, request: request, logger: logger).response()
+        let problem = problem(for: error, request: request, logger: logger)
+        Counter(label: "settle_api_problems_total", dimensions: [("code", problem.code)]).increment()
+        if problem.status.code >= 500, let span = InstrumentationSystem.tracer.activeSpan(identifiedBy: ServiceContext.current ?? .topLevel) {
+            span.recordError(error)
+            span.setStatus(SpanStatus(code: .error))
+        }
+        return problem.response()
     }
 
     static func problem(for error: any Error, request: Request, logger: Logger) -> APIProblem {

@@ -72,6 +72,9 @@ struct SecretsTests {
                     let count = try await ServiceEndpoint(port: apiPort).metric("settle_api_auth_failures_total", labels: "reason=\"\(reason)\"")
                     #expect(count >= 1, "settle_api_auth_failures_total{reason=\"\(reason)\"}")
                 }
+                // Every problem answered is counted by its code.
+                let invalidKeys = try await ServiceEndpoint(port: apiPort).metric("settle_api_problems_total", labels: "code=\"api_key_invalid\"")
+                #expect(invalidKeys >= 2, "settle_api_problems_total{code=\"api_key_invalid\"}")
                 let metrics = [try await ServiceEndpoint.get("http://127.0.0.1:\(apiPort)/metrics").body,
                                try await ServiceEndpoint.get("http://127.0.0.1:\(dispatcherPort)/metrics").body]
                 let status = try await Tool.output(TestStack.executable("settle").path, ["status"], environment: ["DATABASE_URL": databaseURL])
