@@ -26,7 +26,7 @@ struct BackupCommand: AsyncParsableCommand {
         guard !FileManager.default.fileExists(atPath: folder.path) else {
             throw ValidationError("\(folder.path) exists: a backup goes into a new folder")
         }
-        let url = try EnvironmentReader(environment).url("DATABASE_URL", default: ServiceSettings.defaultDatabaseURL, schemes: ["postgres", "postgresql"])
+        let url = try CLIDatabase.databaseURL(environment)
         let counts = try await BackupManifest.counts(environment: environment)
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let dump = folder.appendingPathComponent(BackupManifest.dumpFile)
@@ -51,7 +51,11 @@ struct BackupManifest: Codable, Equatable {
     var database: String
     var counts: [String: Int]
 
-    var summary: String { Self.countedTables.map { "\(counts[$0] ?? 0) \($0)" }.joined(separator: ", ") }
+    var summary: String { Self.summary(counts) }
+
+    static func summary(_ counts: [String: Int]) -> String {
+        countedTables.map { "\(counts[$0] ?? 0) \($0)" }.joined(separator: ", ")
+    }
 
     static func counts(environment: [String: String]) async throws -> [String: Int] {
         try await CLIDatabase.with(environment: environment, name: "settle-backup") { client, logger in

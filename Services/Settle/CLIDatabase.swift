@@ -8,12 +8,16 @@ import SettleStorage
 /// A PostgreSQL client for one `settle` command, on `DATABASE_URL` from the environment or
 /// `.settle/stack.env`; an unreachable server is a one-line error.
 enum CLIDatabase {
+    /// `DATABASE_URL`, checked.
+    static func databaseURL(_ environment: [String: String]) throws -> URL {
+        try EnvironmentReader(environment).url("DATABASE_URL", default: ServiceSettings.defaultDatabaseURL, schemes: ["postgres", "postgresql"])
+    }
+
     static func with<Result: Sendable>(
         environment: [String: String], name: String,
         _ body: @Sendable (PostgresClient, Logger) async throws -> Result
     ) async throws -> Result {
-        let reader = EnvironmentReader(environment)
-        let url = try reader.url("DATABASE_URL", default: ServiceSettings.defaultDatabaseURL, schemes: ["postgres", "postgresql"])
+        let url = try databaseURL(environment)
         let logger = Logger(label: name) { _ in SwiftLogNoOpLogHandler() }
         let client = PostgresClient(configuration: try DatabaseConfiguration.make(url: url, applicationName: name), backgroundLogger: logger)
         return try await withThrowingTaskGroup(of: Result?.self) { group in

@@ -15,13 +15,7 @@ struct DownCommand: AsyncParsableCommand {
             print("stopped Prometheus (pid \(pid))")
         }
         try? FileManager.default.removeItem(at: prometheus.pidFile)
-        for service in LocalService.all.reversed() {
-            if let pid = service.pid(layout) {
-                _ = await LocalProcess.stop(pid)
-                print("stopped \(service.name) (pid \(pid))")
-            }
-            try? FileManager.default.removeItem(at: service.pidFile(layout))
-        }
+        await LocalService.stopAll(layout)
         if let state = BrokerState.read(layout.brokerStateFile),
            let pid = LocalProcess.livePID(from: layout.brokerStateFile, expecting: "broker") ?? (LocalProcess.isAlive(state.pid) ? state.pid : nil) {
             _ = await LocalProcess.stop(pid)

@@ -40,6 +40,18 @@ struct LocalService {
                      portOffset: ServicePorts.dispatcher, urlVariable: nil),
     ]
 
+    /// Stops every running service of the stack, in reverse start order (SIGTERM, so consumers
+    /// leave their groups), and removes their PID files.
+    static func stopAll(_ layout: StackLayout) async {
+        for service in all.reversed() {
+            if let pid = service.pid(layout) {
+                _ = await LocalProcess.stop(pid)
+                print("stopped \(service.name) (pid \(pid))")
+            }
+            try? FileManager.default.removeItem(at: service.pidFile(layout))
+        }
+    }
+
     func port(_ layout: StackLayout) -> Int { layout.portBase + portOffset }
     func url(_ layout: StackLayout) -> String { "http://127.0.0.1:\(port(layout))" }
     func pidFile(_ layout: StackLayout) -> URL { layout.run.appendingPathComponent("\(name).pid") }

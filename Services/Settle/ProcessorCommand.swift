@@ -60,8 +60,7 @@ struct ProcessorCommand: AsyncParsableCommand {
             let logger = try SettleLogging.bootstrap(service: name, environment: reader)
             let base = try reader.integer("SETTLE_PORT_BASE", default: ServicePorts.defaultBase, in: 1024...65000)
             let port = try portOption ?? reader.port("SETTLE_PROCESSOR_PORT", default: base + ServicePorts.processor)
-            // Loopback unless a container's SETTLE_HOST says otherwise, as for every Settle service.
-            let host = reader.string("SETTLE_HOST", default: "127.0.0.1")
+            let host = ServiceSettings.host(reader)
             let databaseURL = try reader.url("DATABASE_URL", default: ServiceSettings.defaultDatabaseURL, schemes: ["postgres", "postgresql"])
             let registry = SettleMetrics.bootstrap()
             let poolSize = try reader.integer("SETTLE_DATABASE_POOL_SIZE", default: 20, in: 1...1000)

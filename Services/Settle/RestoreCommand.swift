@@ -30,22 +30,16 @@ struct RestoreCommand: AsyncParsableCommand {
         guard LocalPostgres(layout: layout).pid != nil, let redisURL = environment["REDIS_URL"] else {
             throw ValidationError("no local stack runs here: run `settle up` first")
         }
-        let url = try EnvironmentReader(environment).url("DATABASE_URL", default: ServiceSettings.defaultDatabaseURL, schemes: ["postgres", "postgresql"])
+        let url = try CLIDatabase.databaseURL(environment)
 
-        for service in LocalService.all.reversed() {
-            if let pid = service.pid(layout) {
-                _ = await LocalProcess.stop(pid)
-                print("stopped \(service.name) (pid \(pid))")
-            }
-        }
+        await LocalService.stopAll(layout)
         try await Self.recreate(database: url, environment: environment)
         try await PostgresTools.run("pg_restore", ["--no-owner", "--no-privileges", "--exit-on-error", "--dbname", url.absoluteString, dump.path])
         try await MigrateCommand.migrate(environment: environment)
         let counts = try await BackupManifest.counts(environment: environment)
         let requeued = try await Self.requeueEvents(environment: environment)
         try LocalProcess.run(try Self.redisCLI(), ["-u", redisURL, "FLUSHDB"])
-        print("restored the backup of \(manifest.createdAt.formatted(.iso8601)) (\(manifest.database)): " + BackupManifest(
-            createdAt: manifest.createdAt, database: manifest.database, counts: counts).summary)
+        print("restored the backup of \(manifest.createdAt.formatted(.iso8601)) (\(manifest.database)): " + BackupManifest.summary(counts))
         print("\(requeued) events queued in the outbox again, to rebuild Kafka's topics; Redis' cache emptied")
 
         _ = try await DemoAccount.ensure(file: layout.demoEnv, environment: environment,
@@ -85,30 +79,13 @@ struct RestoreCommand: AsyncParsableCommand {
         }
     }
 
-    /// Every event not in the outbox goes back into it, in the order the events were made (so
-    /// each order's events keep theirs on its topic), with the envelope and headers every writer
-    /// gives them: the relays publish them all again.
     static func requeueEvents(environment: [String: String]) async throws -> Int {
-        let types = EventType.allCases.map(\.rawValue), topics = EventType.allCases.map(\.topic)
-        return try await CLIDatabase.with(environment: environment, name: "settle-restore") { client, logger in
-            var total = 0
+        try await CLIDatabase.with(environment: environment, name: "settle-restore") { client, logger in
             do {
-                let rows = try await client.query("""
-                INSERT INTO outbox (event_id, topic, key, payload, headers, created_at)
-                SELECT e.id, t.topic, coalesce(e.order_id, e.id)::text, settle_event_envelope(e.id, e.type, e.merchant_id, e.created_at, e.data),
-                       settle_outbox_headers(e.id, e.type, '00-' || md5(e.id::text || clock_timestamp()::text) || '-'
-                                                           || left(md5(clock_timestamp()::text || e.id::text), 16) || '-00'),
-                       e.created_at
-                FROM events e JOIN unnest(\(types)::text[], \(topics)::text[]) AS t (type, topic) ON t.type = e.type
-                WHERE NOT EXISTS (SELECT 1 FROM outbox o WHERE o.event_id = e.id)
-                ORDER BY e.id
-                RETURNING 1
-                """, logger: logger)
-                for try await _ in rows.decode(Int.self) { total += 1 }
+                return try await EventWriter.requeueAll(client: client, logger: logger)
             } catch {
                 throw ValidationError("cannot queue the events again: \(DatabaseProbe.reason(error))")
             }
-            return total
         }
     }
 

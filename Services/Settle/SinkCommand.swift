@@ -58,7 +58,7 @@ struct SinkCommand: AsyncParsableCommand {
         let postgres = PostgresClient(configuration: try DatabaseConfiguration.make(url: databaseURL, applicationName: name, maximumConnections: 2),
                                       backgroundLogger: ServiceHost.quiet(logger))
         let endpoints = WebhookEndpointStore(client: postgres, logger: logger)
-        let host = reader.string("SETTLE_HOST", default: "127.0.0.1")
+        let host = ServiceSettings.host(reader)
         let ownURL = publicURL.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 } ?? "http://127.0.0.1:\(port)"
         var source: (@Sendable () async throws -> [String])?
         if fromDatabase {

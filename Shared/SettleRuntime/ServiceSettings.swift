@@ -25,7 +25,15 @@ public struct ServiceSettings: Sendable {
         }
         redisURL = redis
         kafkaBrokers = try environment.hostPortList("KAFKA_BROKERS", default: Self.defaultKafkaBrokers)
-        host = environment.string("SETTLE_HOST", default: "127.0.0.1")
+        host = Self.host(environment)
         port = try environment.port(portVariable, default: defaultPort)
+    }
+}
+
+extension ServiceSettings {
+    /// The address a Settle server binds: loopback unless `SETTLE_HOST` says otherwise (a
+    /// container's 0.0.0.0), for the services and the CLI's development roles alike.
+    public static func host(_ environment: EnvironmentReader) -> String {
+        environment.string("SETTLE_HOST", default: "127.0.0.1")
     }
 }

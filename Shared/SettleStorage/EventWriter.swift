@@ -7,7 +7,7 @@ import SettleDomain
 /// (DESIGN.md contract clause 1: the state change and its event commit together). The outbox
 /// row's envelope and headers are built from the event row by the database
 /// (`settle_event_envelope`, `settle_outbox_headers`), like every other writer's.
-enum EventWriter {
+public enum EventWriter {
     /// `traceparent`: the span the event happened in, which its Kafka message carries (a new
     /// trace when nil).
     static func insert(_ event: Event, traceparent: String? = nil, on connection: PostgresConnection, logger: Logger) async throws {
@@ -33,5 +33,27 @@ enum EventWriter {
                    settle_outbox_headers(id, type, \(traceparent ?? TraceParent.random())), created_at
             FROM event
             """, logger: logger)
+    }
+
+    /// Puts every event not in the outbox back into it, in the order the events were made (so
+    /// each order's events keep theirs on its topic), keyed and enveloped as `insert` does, each
+    /// with a new trace: the relays publish them all again (`settle restore` rebuilds Kafka's
+    /// topics so). Returns how many rows it queued.
+    public static func requeueAll(client: PostgresClient, logger: Logger) async throws -> Int {
+        let types = EventType.allCases.map(\.rawValue), topics = EventType.allCases.map(\.topic)
+        let rows = try await client.query("""
+            INSERT INTO outbox (event_id, topic, key, payload, headers, created_at)
+            SELECT e.id, t.topic, coalesce(e.order_id, e.id)::text, settle_event_envelope(e.id, e.type, e.merchant_id, e.created_at, e.data),
+                   settle_outbox_headers(e.id, e.type, '00-' || md5(e.id::text || clock_timestamp()::text) || '-'
+                                                       || left(md5(clock_timestamp()::text || e.id::text), 16) || '-00'),
+                   e.created_at
+            FROM events e JOIN unnest(\(types)::text[], \(topics)::text[]) AS t (type, topic) ON t.type = e.type
+            WHERE NOT EXISTS (SELECT 1 FROM outbox o WHERE o.event_id = e.id)
+            ORDER BY e.id
+            RETURNING 1
+            """, logger: logger)
+        var total = 0
+        for try await _ in rows.decode(Int.self) { total += 1 }
+        return total
     }
 }

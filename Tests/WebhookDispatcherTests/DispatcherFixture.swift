@@ -176,8 +176,10 @@ struct DispatcherFixture: Sendable {
 
     static func environment(_ values: [String: String]) -> [String: String] { ChildProcesses.environment(values) }
 
+    /// Sends JSON and returns the answer's JSON object (empty when it has none).
+    @discardableResult
     static func send(_ method: HTTPMethod, _ url: String, _ body: String, headers: [String: String] = [:],
-                     expecting expected: HTTPResponseStatus = .ok) async throws {
+                     expecting expected: HTTPResponseStatus = .ok) async throws -> [String: Any] {
         var request = HTTPClientRequest(url: url)
         request.method = method
         request.headers.add(name: "Content-Type", value: "application/json")
@@ -186,6 +188,7 @@ struct DispatcherFixture: Sendable {
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
         let text = String(buffer: try await response.body.collect(upTo: 1 << 16))
         guard response.status == expected else { throw Failure(description: "\(method) \(url): \(response.status) \(text)") }
+        return (try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]) ?? [:]
     }
 
     static func json(_ url: String) async throws -> [String: Any] {

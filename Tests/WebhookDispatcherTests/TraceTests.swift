@@ -1,7 +1,4 @@
-import AsyncHTTPClient
 import Foundation
-import NIOCore
-import NIOHTTP1
 import PostgresNIO
 import SettleDomain
 import SettleRuntime
@@ -27,11 +24,11 @@ struct TraceTests {
         let merchant = try #require(try JSONSerialization.jsonObject(with: Data(created.utf8)) as? [String: Any])
         let key = try #require(merchant["api_key"] as? String)
         let headers = ["Authorization": "Bearer \(key)"]
-        _ = try await Self.post(api + "/v1/webhook-endpoints", #"{"url":"\#(sink)/hooks/trace","enabled_events":["payment.succeeded"]}"#,
+        _ = try await DispatcherFixture.send(.POST, api + "/v1/webhook-endpoints", #"{"url":"\#(sink)/hooks/trace","enabled_events":["payment.succeeded"]}"#,
                                 headers: headers, expecting: .created)
 
         let traceID = Self.randomHex(16), callerSpan = Self.randomHex(8)
-        let order = try await Self.post(api + "/v1/orders", #"{"amount":4200,"currency":"usd","payment_method":"pm_card_ok"}"#,
+        let order = try await DispatcherFixture.send(.POST, api + "/v1/orders", #"{"amount":4200,"currency":"usd","payment_method":"pm_card_ok"}"#,
                                         headers: headers.merging(["traceparent": "00-\(traceID)-\(callerSpan)-01"]) { $1 },
                                         expecting: .created)
         let orderText = try #require(order["id"] as? String)
@@ -72,7 +69,7 @@ struct TraceTests {
             let demo = StackEnvironment.parse(try String(contentsOf: stack.home.appendingPathComponent("demo.env"), encoding: .utf8))
             let key = try #require(demo["SETTLE_DEMO_API_KEY"])
             let traceID = Self.randomHex(16)
-            _ = try await Self.post(api + "/v1/orders", #"{"amount":1299,"currency":"usd","payment_method":"pm_card_ok"}"#,
+            _ = try await DispatcherFixture.send(.POST, api + "/v1/orders", #"{"amount":1299,"currency":"usd","payment_method":"pm_card_ok"}"#,
                                     headers: ["Authorization": "Bearer \(key)", "traceparent": "00-\(traceID)-\(Self.randomHex(8))-01"],
                                     expecting: .created)
             let logs = stack.home.appendingPathComponent("logs")
@@ -97,18 +94,5 @@ struct TraceTests {
 
     static func randomHex(_ bytes: Int) -> String {
         (0..<bytes).map { _ in String(format: "%02x", UInt8.random(in: 1...255)) }.joined()
-    }
-
-    /// POSTs JSON and returns the answer's JSON object.
-    static func post(_ url: String, _ body: String, headers: [String: String], expecting expected: HTTPResponseStatus) async throws -> [String: Any] {
-        var request = HTTPClientRequest(url: url)
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/json")
-        for (name, value) in headers { request.headers.add(name: name, value: value) }
-        request.body = .bytes(ByteBuffer(string: body))
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
-        let text = String(buffer: try await response.body.collect(upTo: 1 << 16))
-        try #require(response.status == expected, "POST \(url): \(response.status) \(text)")
-        return (try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]) ?? [:]
     }
 }
