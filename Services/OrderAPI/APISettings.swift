@@ -1,5 +1,6 @@
 import SettleDomain
 import SettleRuntime
+import SettleStorage
 
 /// The order API's own settings (README "Configuration").
 struct APISettings: Sendable {
@@ -21,6 +22,9 @@ struct APISettings: Sendable {
     var authFailureBurst: Int
     /// Proxies whose `X-Forwarded-For` names the client (none by default: the peer is the client).
     var trustedProxies: [IPNetwork]
+    /// How long history is kept, and how often partitions past it are dropped (`HistoryRetention`).
+    var retention: HistoryPartitions.Retention
+    var retentionInterval: Duration
 
     init(environment: EnvironmentReader) throws(ConfigurationError) {
         rateLimit = try environment.integer("SETTLE_RATE_LIMIT", default: 100, in: 1...1_000_000)
@@ -42,5 +46,8 @@ struct APISettings: Sendable {
         authFailuresPerMinute = try environment.integer("SETTLE_AUTH_FAILURES_PER_MINUTE", default: 10, in: 1...100_000)
         authFailureBurst = try environment.integer("SETTLE_AUTH_FAILURE_BURST", default: 20, in: 1...100_000)
         trustedProxies = try environment.networks("SETTLE_TRUSTED_PROXIES")
+        let eventDays = try environment.integer("SETTLE_EVENT_RETENTION_DAYS", default: 400, in: 0...36_500)
+        retention = HistoryPartitions.Retention(events: eventDays == 0 ? nil : .seconds(eventDays * 86_400))
+        retentionInterval = .seconds(try environment.integer("SETTLE_RETENTION_INTERVAL_SECONDS", default: 3_600, in: 1...86_400))
     }
 }

@@ -13,7 +13,7 @@ enum OrderAPIApplication {
     struct Built {
         var router: Router<APIRequestContext>
         /// The services the routes need running: group commit (`POST /v1/orders` completes only
-        /// while it runs) and the sweeper of expired idempotency keys.
+        /// while it runs) and the retention of history partitions.
         var services: [any Service]
         var routes: RouteTable
     }
@@ -85,8 +85,9 @@ enum OrderAPIApplication {
         webhookDeliveries.addRoutes(to: v1, prefix: "/v1", table: table)
         APIKeyController(keys: apiKeys, cache: keyCache, redis: redis, idempotency: IdempotentRequest(store: keys, logger: logger))
             .addRoutes(to: v1, prefix: "/v1", table: table)
-        let sweeper = IdempotencyKeySweeper(store: keys, interval: .seconds(600), logger: logger)
-        var services: [any Service] = [ingest, sweeper, keyUsage]
+        let retention = HistoryRetention(partitions: HistoryPartitions(client: postgres, logger: logger), retention: settings.retention,
+                                         interval: settings.retentionInterval, logger: logger)
+        var services: [any Service] = [ingest, retention, keyUsage]
         if let redis {
             services.append(APIKeyChangeListener(cache: keyCache, subscriber: RedisSubscriber(host: redis.host, port: redis.port, logger: logger),
                                                  logger: logger))

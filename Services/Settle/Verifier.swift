@@ -241,9 +241,8 @@ struct Verifier: Sendable {
         // The development broker holds nothing from before it started: older events cannot be judged.
         let horizon = max(since, await brokerStart() ?? since)
         var written: [UUID: (type: String, at: Date)] = [:]
-        for try await (id, type, at) in try await client.query("""
-            SELECT id, type, created_at FROM events WHERE created_at >= \(horizon)
-            """, logger: logger).decode((UUID, String, Date).self) { written[id] = (type, at) }
+        for try await (id, type, at) in try await client.query(EventStore.sinceQuery(horizon), logger: logger)
+            .decode((UUID, String, Date).self) { written[id] = (type, at) }
         let topics = [KafkaTopics.orders, KafkaTopics.payments].map { topicPrefix + $0 }
         let messages: [KafkaConsumerMessage]
         do {

@@ -61,7 +61,8 @@ public struct IdempotencyStore: Sendable {
     /// What a request under a key that is already taken gets: the stored answer, a mismatch, or
     /// "in flight" while the first request runs. Nil if the key is free.
     public func existing(merchant: UUID, key: String, method: String, path: String, requestHash: [UInt8]) async throws -> Outcome? {
-        for try await stored in try await client.execute(LookupKey(merchant: merchant, key: key), logger: logger) {
+        let lookup = LookupKey(merchant: merchant, key: key, retentionSeconds: Double(retention.components.seconds))
+        for try await stored in try await client.execute(lookup, logger: logger) {
             guard stored.method == method, stored.path == path, Array(buffer: stored.requestHash) == requestHash else { return .mismatch }
             guard let status = stored.status, let body = stored.body else { return .inFlight }
             return .replay(status: Int(status), body: Array(buffer: body))
@@ -70,8 +71,8 @@ public struct IdempotencyStore: Sendable {
     }
 
     /// The key's stored request and answer; public so a test can check its plan is an index scan.
-    public static func lookupQuery(merchant: UUID, key: String) -> PostgresQuery {
-        let lookup = LookupKey(merchant: merchant, key: key)
+    public static func lookupQuery(merchant: UUID, key: String, retention: Duration = .seconds(24 * 3600)) -> PostgresQuery {
+        let lookup = LookupKey(merchant: merchant, key: key, retentionSeconds: Double(retention.components.seconds))
         return PostgresQuery(unsafeSQL: LookupKey.sql, binds: lookup.makeBindings())
     }
 
@@ -91,34 +92,17 @@ public struct IdempotencyStore: Sendable {
             try await claim.complete(status: status, body: body, on: connection, logger: logger)
         }
     }
-
-    /// Deletes up to `limit` expired keys; returns how many went.
-    public func deleteExpired(limit: Int = 10_000) async throws -> Int {
-        let rows = try await client.query("""
-            DELETE FROM idempotency_keys WHERE ctid IN
-                (SELECT ctid FROM idempotency_keys WHERE expires_at < now() LIMIT \(limit))
-            RETURNING 1
-            """, logger: logger)
-        var count = 0
-        for try await _ in rows { count += 1 }
-        return count
-    }
 }
 
-/// Claims a key: the insert wins, or takes over an expired key or an abandoned claim. Prepared
-/// once per connection, like the lookup, because every idempotent request runs it.
+/// Claims a key through `settle_take_idempotency_keys` (migration 0014), which the batch
+/// writer uses too: free, expired, or abandoned past the lock time-out, the key is taken with
+/// this claim's token. Prepared once per connection, like the lookup, because every idempotent
+/// request runs it. On the claims client the statement commits on its own, which releases the
+/// key's lock: the committed claim row is what tells the next request the key is in flight.
 struct ClaimKey: PostgresPreparedStatement {
     static let sql = """
-        INSERT INTO idempotency_keys AS k
-            (merchant_id, key, request_method, request_path, request_hash, claim, locked_at, created_at, expires_at)
-        VALUES ($1, $2, $3, $4, $5, $6, now(), now(), now() + $8 * interval '1 second')
-        ON CONFLICT (merchant_id, key) DO UPDATE SET
-            request_method = EXCLUDED.request_method, request_path = EXCLUDED.request_path,
-            request_hash = EXCLUDED.request_hash, claim = EXCLUDED.claim, locked_at = now(),
-            created_at = now(), expires_at = EXCLUDED.expires_at, response_status = NULL, response_body = NULL
-        WHERE k.expires_at < now()
-           OR (k.response_status IS NULL AND k.locked_at < now() - $7 * interval '1 second')
-        RETURNING claim
+        SELECT merchant_id FROM settle_take_idempotency_keys(
+            ARRAY[$1::uuid], ARRAY[$2::text], $3, $4, ARRAY[$5::bytea], ARRAY[$6::uuid], NULL, NULL, $7, $8)
         """
     typealias Row = UUID
 
@@ -147,11 +131,15 @@ struct ClaimKey: PostgresPreparedStatement {
     func decodeRow(_ row: PostgresRow) throws -> UUID { try row.decode(UUID.self) }
 }
 
-/// The key's stored request and answer.
+/// The key's stored request and answer: its live row, looked for in the partitions of the
+/// retention window (`settle_take_idempotency_keys` looks the same way).
 struct LookupKey: PostgresPreparedStatement {
     static let sql = """
         SELECT request_method, request_path, request_hash, response_status, response_body
-        FROM idempotency_keys WHERE merchant_id = $1 AND key = $2
+        FROM idempotency_keys
+        WHERE merchant_id = $1 AND key = $2 AND expires_at > now()
+          AND created_at >= now() - $3 * interval '1 second' AND created_at < now() + interval '1 day'
+        ORDER BY created_at DESC LIMIT 1
         """
     struct Row {
         var method: String
@@ -163,11 +151,13 @@ struct LookupKey: PostgresPreparedStatement {
 
     var merchant: UUID
     var key: String
+    var retentionSeconds: Double
 
     func makeBindings() -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 2)
+        var bindings = PostgresBindings(capacity: 3)
         bindings.append(merchant)
         bindings.append(key)
+        bindings.append(retentionSeconds)
         return bindings
     }
 

@@ -3,7 +3,8 @@ import PostgresNIO
 
 /// Applies the shipped migrations in order, each in its own transaction, under a
 /// PostgreSQL advisory lock, so concurrent runs (several services starting at once)
-/// wait for each other and a second run finds nothing to do.
+/// wait for each other and a second run finds nothing to do. Each run also makes the history
+/// partitions the near future needs (`HistoryPartitions`).
 public struct Migrator: Sendable {
     /// Arbitrary but fixed: every Settle process uses this key for the migration lock.
     static let lockKey: Int64 = 0x5E77_1E00_0001
@@ -65,6 +66,11 @@ public struct Migrator: Sendable {
             }
             logger.info("applied migration", metadata: ["migration": "\(migration.name)"])
             applied.append(migration.version)
+        }
+        // Every start makes the history partitions of the near future that are missing, so a
+        // database that no service touched for months takes writes again at once.
+        if done.contains(HistoryPartitions.migration) || applied.contains(HistoryPartitions.migration) {
+            try await connection.query("SELECT settle_ensure_history_partitions()", logger: logger)
         }
         return applied
     }

@@ -11,7 +11,7 @@ import SettleDomain
 /// The key is taken in the same statement that creates the order, so an order costs one
 /// round trip and one transaction, and there is no moment when a key is taken but its order
 /// not yet written: a key is either free or holds its 201. A second request with the key
-/// waits on the first one's row lock until that commits, then finds the key taken and is
+/// waits on the first one's lock on it until that commits, then finds the key taken and is
 /// answered from it (`IdempotencyStore.existing`).
 ///
 /// The statement is prepared once per connection and takes the batch as typed arrays, so a
@@ -72,9 +72,10 @@ public struct OrderBatchWriter: Sendable {
 /// cannot hold NULL through the driver, so "no description" is a flag and "no idempotency key"
 /// is the empty key (a real key has 1 to 255 characters).
 ///
-/// A key is inserted with its answer, or takes over the row of an expired key or of a claim
-/// abandoned past the lock time-out (the conditions `IdempotencyStore.claim` uses); any other
-/// existing key leaves its order out of `accepted`.
+/// A key is taken with its answer by `settle_take_idempotency_keys` (migration 0014), as
+/// `IdempotencyStore.claim` takes one: free, expired, or a claim abandoned past the lock
+/// time-out; a key still taken leaves its order out of `accepted`. The function locks the
+/// batch's keys until the COMMIT, so a second request with one of them waits for it.
 struct InsertOrderBatch: PostgresPreparedStatement {
     static let sql = """
         WITH batch AS (
@@ -84,20 +85,11 @@ struct InsertOrderBatch: PostgresPreparedStatement {
                      metadata, created_at, event_id, idempotency_key, request_hash, response, traceparent)
         ),
         keyed AS (
-            INSERT INTO idempotency_keys AS k
-                (merchant_id, key, request_method, request_path, request_hash, response_status, response_body,
-                 locked_at, created_at, expires_at)
-            SELECT merchant_id, idempotency_key, $18, $19, request_hash, 201, convert_to(response, 'UTF8'),
-                   now(), now(), now() + $16 * interval '1 second'
-            FROM batch WHERE idempotency_key <> ''
-            ON CONFLICT (merchant_id, key) DO UPDATE SET
-                request_method = EXCLUDED.request_method, request_path = EXCLUDED.request_path,
-                request_hash = EXCLUDED.request_hash, claim = NULL, locked_at = now(), created_at = now(),
-                expires_at = EXCLUDED.expires_at, response_status = EXCLUDED.response_status,
-                response_body = EXCLUDED.response_body
-            WHERE k.expires_at < now()
-               OR (k.response_status IS NULL AND k.locked_at < now() - $17 * interval '1 second')
-            RETURNING k.merchant_id, k.key
+            SELECT taken.* FROM (
+                SELECT array_agg(merchant_id) AS merchants, array_agg(idempotency_key) AS keys, array_agg(request_hash) AS hashes,
+                       array_agg(convert_to(response, 'UTF8')) AS bodies
+                FROM batch WHERE idempotency_key <> ''
+            ) k, settle_take_idempotency_keys(k.merchants, k.keys, $18, $19, k.hashes, NULL, 201, k.bodies, $17, $16) AS taken
         ),
         accepted AS (
             SELECT *, jsonb_build_object('object', response::jsonb) AS data

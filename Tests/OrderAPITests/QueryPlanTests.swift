@@ -10,7 +10,7 @@ import Testing
 /// cost: checked with `EXPLAIN (FORMAT JSON)` in a schema of this test's own.
 @Suite("Query plans")
 struct QueryPlanTests {
-    @Test("Order by id, order and event pages, idempotency lookup, unpublished outbox rows, the worker's lookup and the dispatcher's claim use indexes")
+    @Test("Order by id, order and event pages, idempotency lookup, unpublished outbox rows, the worker's lookup and the dispatcher's claim use indexes; the history reads only its partitions")
     func hotQueriesAreIndexScans() async throws {
         let schema = "plans_" + UniqueName.make("s").replacingOccurrences(of: "-", with: "_")
         let logger = APIHarness.logger
@@ -39,14 +39,32 @@ struct QueryPlanTests {
                     ("the dispatcher's claim", WebhookDeliveryStore.claimQuery(limit: 64, perEndpoint: 4, failures: 5, leaseSeconds: 40, token: UUID())),
                 ]
                 // The claim takes each endpoint's oldest due deliveries through the per-endpoint index.
-                let claimIndexes = try await Self.planValues("Index Name", plans[plans.count - 1].1, client: client, logger: logger)
+                let claimIndexes = try await Self.plan(plans[plans.count - 1].1, client: client, logger: logger).compactMap(\.index)
                 #expect(claimIndexes.contains("webhook_deliveries_endpoint_due"), "the claim: \(claimIndexes)")
+                let empty = try await Self.emptyTables(client, logger: logger)
                 for (name, query) in plans {
-                    let nodes = try await Self.planNodes(query, client: client, logger: logger)
+                    let nodes = try await Self.plan(query, client: client, logger: logger)
                     #expect(!nodes.isEmpty, "\(name): no plan")
-                    #expect(!nodes.contains("Seq Scan"), "\(name) must not scan a table sequentially: \(nodes)")
-                    #expect(nodes.contains { $0.hasPrefix("Index") || $0 == "Bitmap Index Scan" }, "\(name): \(nodes)")
+                    // A partition made ahead of time holds nothing: reading it whole costs nothing.
+                    let scans = nodes.filter { $0.type == "Seq Scan" && !empty.contains($0.relation ?? "") }
+                    #expect(scans.isEmpty, "\(name) must not scan a table sequentially: \(nodes)")
+                    #expect(nodes.contains { $0.type.hasPrefix("Index") || $0.type == "Bitmap Index Scan" }, "\(name): \(nodes)")
                 }
+
+                // The partitioned history: a lookup by event id reads one month; the idempotency
+                // lookup reads only the days a live key can be in; `settle verify`'s time range uses
+                // the BRIN index.
+                let event = try #require(try await client.query("SELECT id FROM events LIMIT 1", logger: logger).decode(UUID.self).first { _ in true })
+                let byID = try await Self.plan(PostgresQuery(unsafeSQL: "SELECT * FROM events WHERE id = $1", binds: Self.binds(event)),
+                                               client: client, logger: logger)
+                #expect(Set(byID.compactMap(\.relation)).count == 1, "one partition: \(byID)")
+                let keyDays = Set(try await Self.plan(IdempotencyStore.lookupQuery(merchant: merchant, key: "k-1"), client: client, logger: logger)
+                    .compactMap(\.relation))
+                #expect(!keyDays.isEmpty && keyDays.count <= 3 && keyDays.allSatisfy { $0.hasPrefix("idempotency_keys_") },
+                        "today, yesterday and at most tomorrow: \(keyDays)")
+                let recent = try await Self.plan(EventStore.sinceQuery(Date().addingTimeInterval(-60)), client: client, logger: logger)
+                #expect(recent.contains { $0.index?.hasSuffix("created_at_idx") == true && $0.type == "Bitmap Index Scan" },
+                        "the BRIN index on created_at: \(recent)")
             } catch {
                 _ = try? await client.query("DROP SCHEMA \(unescaped: schema) CASCADE", logger: logger)
                 throw error
@@ -63,9 +81,13 @@ struct QueryPlanTests {
             SELECT gen_random_uuid(), m.id, 100, 'usd', 'pm_card_ok', (ARRAY['pending','succeeded','failed'])[1 + n % 3]
             FROM merchants m, generate_series(1, 2500) n
             """, logger: logger)
+        // Made over the last 14 hours, half a second apart, and stored in that order, as events are.
+        try await client.query("SELECT settle_create_history_partition('events', now() - interval '1 day')", logger: logger)
         try await client.query("""
-            INSERT INTO events (id, merchant_id, order_id, type, data)
-            SELECT gen_random_uuid(), merchant_id, id, 'order.created', '{}' FROM orders
+            INSERT INTO events (id, merchant_id, order_id, type, data, created_at)
+            SELECT settle_uuid_v7(at), merchant_id, id, 'order.created', '{}', at
+            FROM (SELECT merchant_id, id, now() - make_interval(secs => row_number() OVER (ORDER BY id) / 2.0) AS at FROM orders) o
+            ORDER BY at
             """, logger: logger)
         try await client.query("""
             INSERT INTO idempotency_keys (merchant_id, key, request_method, request_path, request_hash, response_status)
@@ -98,20 +120,24 @@ struct QueryPlanTests {
         throw CancellationError()
     }
 
-    /// Every "Node Type" in the query's JSON plan.
-    static func planNodes(_ query: PostgresQuery, client: PostgresClient, logger: Logger) async throws -> [String] {
-        try await planValues("Node Type", query, client: client, logger: logger)
+    struct PlanNode: CustomStringConvertible {
+        var type: String
+        var relation: String?
+        var index: String?
+        var description: String { [type, relation, index].compactMap { $0 }.joined(separator: " ") }
     }
 
-    /// Every value of `key` ("Node Type", "Index Name") in the query's JSON plan.
-    static func planValues(_ key: String, _ query: PostgresQuery, client: PostgresClient, logger: Logger) async throws -> [String] {
+    /// Every node of the query's JSON plan: its type, and the table and index it reads.
+    static func plan(_ query: PostgresQuery, client: PostgresClient, logger: Logger) async throws -> [PlanNode] {
         let explain = PostgresQuery(unsafeSQL: "EXPLAIN (FORMAT JSON) " + query.sql, binds: query.binds)
         var text = ""
         for try await line in try await client.query(explain, logger: logger).decode(String.self) { text += line }
-        var nodes: [String] = []
+        var nodes: [PlanNode] = []
         func walk(_ value: Any) {
             if let object = value as? [String: Any] {
-                if let value = object[key] as? String { nodes.append(value) }
+                if let type = object["Node Type"] as? String {
+                    nodes.append(PlanNode(type: type, relation: object["Relation Name"] as? String, index: object["Index Name"] as? String))
+                }
                 object.values.forEach(walk)
             } else if let array = value as? [Any] {
                 array.forEach(walk)
@@ -119,5 +145,21 @@ struct QueryPlanTests {
         }
         walk(try JSONSerialization.jsonObject(with: Data(text.utf8)))
         return nodes
+    }
+
+    /// The tables of this schema that ANALYZE found empty.
+    static func emptyTables(_ client: PostgresClient, logger: Logger) async throws -> Set<String> {
+        let rows = try await client.query("""
+            SELECT relname::text FROM pg_class WHERE relkind = 'r' AND reltuples = 0 AND relnamespace = current_schema()::regnamespace
+            """, logger: logger)
+        var names: Set<String> = []
+        for try await name in rows.decode(String.self) { names.insert(name) }
+        return names
+    }
+
+    static func binds(_ id: UUID) -> PostgresBindings {
+        var bindings = PostgresBindings()
+        bindings.append(id)
+        return bindings
     }
 }

@@ -227,7 +227,7 @@ struct DispatcherTests {
             try await fixture.database.query("""
                 WITH backlog AS (
                     INSERT INTO events (id, merchant_id, type, data)
-                    SELECT gen_random_uuid(), \(fixture.merchant), 'payment.failed', '{}' FROM generate_series(1, 1100)
+                    SELECT settle_uuid_v7(), \(fixture.merchant), 'payment.failed', '{}' FROM generate_series(1, 1100)
                     RETURNING id
                 )
                 INSERT INTO webhook_deliveries (id, event_id, endpoint_id, status, next_attempt_at)

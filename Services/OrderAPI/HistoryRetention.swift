@@ -1,0 +1,28 @@
+import Logging
+import ServiceLifecycle
+import SettleStorage
+
+/// Keeps Settle's history a bounded window (`HistoryPartitions`): every `interval`, it makes the
+/// partitions of the coming days and months and drops those past retention (idempotency keys'
+/// days once their 24 h are over, events' months past `SETTLE_EVENT_RETENTION_DAYS`). Several API
+/// instances may run it at once: making partitions is serialized by the database and only one
+/// instance drops at a time.
+struct HistoryRetention: Service {
+    let partitions: HistoryPartitions
+    let retention: HistoryPartitions.Retention
+    let interval: Duration
+    let logger: Logger
+
+    func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                let made = try await partitions.ensure()
+                if made > 0 { logger.info("history partitions made", metadata: ["count": "\(made)"]) }
+                try await partitions.dropExpired(retention)
+            } catch {
+                logger.warning("history retention failed; trying again later", metadata: ["error": "\(error)"])
+            }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+        }
+    }
+}

@@ -1,0 +1,111 @@
+import Foundation
+import Logging
+import PostgresNIO
+import SettleStorage
+import SettleTestSupport
+import Testing
+
+/// `events` in monthly and `idempotency_keys` in daily partitions (migration 0014): what the
+/// services make ahead of time, and what retention drops.
+@Suite("History partitions")
+struct HistoryPartitionTests {
+    static let logger = MigrationTests.logger
+
+    @Test("Retention drops the months of events and the days of keys past it, the old events' deliveries first; newer history stays")
+    func retentionDropsOldPartitions() async throws {
+        try await TestDatabase.with { client, _ in
+            try await Migrator(client: client, logger: Self.logger).migrate()
+            let merchant = UUID(), endpoint = UUID()
+            let oldMonth = try await Self.make(client, "events", ago: "16 months")
+            let oldDay = try await Self.make(client, "idempotency_keys", ago: "3 days")
+            let yesterday = try await Self.make(client, "idempotency_keys", ago: "1 day")
+            try await client.query("INSERT INTO merchants (id, name) VALUES (\(merchant), 'History')", logger: Self.logger)
+            try await client.query("""
+                INSERT INTO webhook_endpoints (id, merchant_id, url, secret, enabled_events)
+                VALUES (\(endpoint), \(merchant), 'https://example.com/hooks', 'whsec_x', ARRAY['*'])
+                """, logger: Self.logger)
+            for ago in ["16 months", "0 seconds"] {
+                try await client.query("""
+                    WITH event AS (
+                        INSERT INTO events (id, merchant_id, type, data, created_at)
+                        SELECT settle_uuid_v7(now() - \(ago)::interval), \(merchant), 'payment.succeeded', '{}', now() - \(ago)::interval
+                        RETURNING id
+                    ), delivery AS (
+                        INSERT INTO webhook_deliveries (id, event_id, endpoint_id, status) SELECT gen_random_uuid(), id, \(endpoint), 'succeeded' FROM event
+                        RETURNING id
+                    )
+                    INSERT INTO webhook_attempts (delivery_id, attempt, attempted_at, status_code, latency_ms) SELECT id, 1, now(), 204, 5 FROM delivery
+                    """, logger: Self.logger)
+            }
+            for (key, createdAt) in [("old", "now() - interval '3 days'"), ("yesterday", "date_trunc('day', now(), 'UTC') - interval '1 hour'")] {
+                try await client.query(PostgresQuery(unsafeSQL: """
+                    INSERT INTO idempotency_keys (merchant_id, key, request_method, request_path, request_hash, response_status, created_at, expires_at)
+                    VALUES ($1, $2, 'POST', '/v1/orders', '\\x00', 201, \(createdAt), \(createdAt) + interval '24 hours')
+                    """, binds: Self.binds(merchant, key)), logger: Self.logger)
+            }
+
+            let partitions = HistoryPartitions(client: client, logger: Self.logger)
+            let retention = HistoryPartitions.Retention(events: .seconds(400 * 86_400))
+            #expect(try await partitions.dropExpired(retention) == [oldMonth, oldDay])
+            #expect(try await Self.count(client, "events") == 1, "this month's event stays")
+            #expect(try await Self.count(client, "webhook_deliveries") == 1, "the old event's delivery went first")
+            #expect(try await Self.count(client, "webhook_attempts") == 1)
+            #expect(try await Self.keys(client) == ["yesterday"], "a key of yesterday may still be live")
+            let tables = try await TestDatabase.tables(client)
+            #expect(!tables.contains(oldMonth) && !tables.contains(oldDay), "detached and dropped")
+            #expect(tables.contains(yesterday))
+            #expect(try await partitions.dropExpired(retention) == [], "nothing more is past retention")
+            #expect(try await partitions.dropExpired(HistoryPartitions.Retention(events: nil)) == [], "events kept for ever")
+        }
+    }
+
+    @Test("Every start makes the partitions of the coming months and days that are missing")
+    func startMakesMissingPartitions() async throws {
+        try await TestDatabase.with { client, _ in
+            let migrator = Migrator(client: client, logger: Self.logger)
+            try await migrator.migrate()
+            let nextMonth = try await Self.name(client, "events", at: "now() + interval '1 month'")
+            let dayAfterTomorrow = try await Self.name(client, "idempotency_keys", at: "now() + interval '2 days'")
+            #expect(try await TestDatabase.tables(client).isSuperset(of: [nextMonth, dayAfterTomorrow]))
+            // A month of events is detached first: the deliveries' foreign key depends on each partition.
+            try await client.query(PostgresQuery(unsafeSQL: "ALTER TABLE events DETACH PARTITION \(nextMonth)"), logger: Self.logger)
+            try await client.query(PostgresQuery(unsafeSQL: "DROP TABLE \(nextMonth), \(dayAfterTomorrow)"), logger: Self.logger)
+            #expect(try await migrator.migrate() == [], "nothing to migrate")
+            #expect(try await TestDatabase.tables(client).isSuperset(of: [nextMonth, dayAfterTomorrow]), "made again")
+        }
+    }
+
+    /// Makes the partition of `parent` for the month or day `ago` before now; returns its name.
+    static func make(_ client: PostgresClient, _ parent: String, ago: String) async throws -> String {
+        try await client.query("SELECT settle_create_history_partition(\(parent), now() - \(ago)::interval)", logger: logger)
+        return try await name(client, parent, at: "now() - interval '\(ago)'")
+    }
+
+    /// The name `settle_create_history_partition` gives the partition of `parent` holding `at` (SQL).
+    static func name(_ client: PostgresClient, _ parent: String, at: String) async throws -> String {
+        let format = parent == "events" ? "YYYY_MM" : "YYYY_MM_DD"
+        let rows = try await client.query(PostgresQuery(unsafeSQL: "SELECT to_char((\(at)) AT TIME ZONE 'UTC', '\(format)')"), logger: logger)
+        for try await suffix in rows.decode(String.self) { return parent + "_" + suffix }
+        return ""
+    }
+
+    static func count(_ client: PostgresClient, _ table: String) async throws -> Int {
+        for try await count in try await client.query(PostgresQuery(unsafeSQL: "SELECT count(*)::int FROM \(table)"), logger: logger).decode(Int.self) {
+            return count
+        }
+        return -1
+    }
+
+    static func keys(_ client: PostgresClient) async throws -> [String] {
+        var keys: [String] = []
+        for try await key in try await client.query("SELECT key FROM idempotency_keys ORDER BY key", logger: logger).decode(String.self) { keys.append(key) }
+        return keys
+    }
+
+    static func binds(_ merchant: UUID, _ key: String) -> PostgresBindings {
+        var bindings = PostgresBindings()
+        bindings.append(merchant)
+        bindings.append(key)
+        return bindings
+    }
+}
