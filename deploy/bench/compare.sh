@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Two builds (or two sets of settings) of the ingest pipeline side by side: settle-api and two
-# settle-relay from folder A, then from folder B, in alternating windows of wrk load on one
-# database of their own, the stack's Redis and broker. Each window counts CPU per accepted order
+# settle-relay from folder A, then from folder B, in alternating windows of wrk load, each side
+# on a database of its own that its own API migrated (so a change of schema compares too), with
+# the stack's Redis and broker. Each window counts CPU per accepted order
 # from /proc (API, every PostgreSQL process, relays, Redis, broker) through the outbox's drain.
 # On a shared 2-core machine a single run swings by ±40 %, so a 5–10 % change shows only this
 # way: the two sides share the machine's good and bad minutes.
@@ -20,22 +21,42 @@ set -a; source .settle/stack.env; set +a
 source deploy/bench/common.sh
 need wrk
 release_build settle
-bench_database
 prefix="compare$(date +%s)."
 curl -fsS -X POST "$SETTLE_BROKER_ADMIN_URL/topics/${prefix}orders.v1?partitions=24" >/dev/null
-merchant_json=$(DATABASE_URL="$bench_url" "$bin"/settle merchant create --name "compare" --json)
+api_port=$((SETTLE_PORT_BASE + 95)); relay_ports="$((SETTLE_PORT_BASE + 96)) $((SETTLE_PORT_BASE + 97))"
+results=$(mktemp); databases=()
+compare_cleanup() {
+  rm -f "$results"
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  for name in "${databases[@]}"; do "$psql" "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS $name WITH (FORCE)" || true; done
+}
+trap compare_cleanup EXIT
+# A database per side, migrated by the side's own API.
+for side in A B; do
+  name="settle_compare_$(date +%s)_$side"
+  "$psql" "$DATABASE_URL" -qc "CREATE DATABASE $name"
+  databases+=("$name")
+  if [ $side = A ]; then url_a="${DATABASE_URL%/*}/$name"; url=$url_a; dir=$side_a; else url_b="${DATABASE_URL%/*}/$name"; url=$url_b; dir=$side_b; fi
+  DATABASE_URL="$url" SETTLE_API_PORT=$api_port SETTLE_LOG_LEVEL=warning "$dir"/settle-api >>.settle/logs/compare-api.log 2>&1 &
+  migrating=$!
+  wait_healthy $api_port; kill $migrating; wait $migrating 2>/dev/null || true
+done
+# One merchant and API key, made on B's database and copied to A's.
+merchant_json=$(DATABASE_URL="$url_b" "$bin"/settle merchant create --name "compare" --json)
 export SETTLE_BENCH_KEY=$(echo "$merchant_json" | sed -E 's/.*"api_key":"([^"]+)".*/\1/')
+for table in merchants api_keys; do
+  "$psql" "$url_b" -qc "\\copy $table TO STDOUT" | "$psql" "$url_a" -qc "\\copy $table FROM STDIN"
+done
 redis_pid=$(cat .settle/run/redis.pid)
 broker_pid=$(sed -n 's/^PID=//p' .settle/run/broker.env)
 ticks() { local total=0 pid; for pid in "$@"; do [ -r "/proc/$pid/stat" ] && total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat"))); done; echo $total; }
 drain() { while [ "$(sql "SELECT count(*) FROM outbox")" -gt 0 ]; do sleep 0.1; done; }
-results=$(mktemp); trap 'rm -f "$results"; bench_cleanup' EXIT
-api_port=$((SETTLE_PORT_BASE + 95)); relay_ports="$((SETTLE_PORT_BASE + 96)) $((SETTLE_PORT_BASE + 97))"
 
 echo "side orders api_ticks postgres_ticks relay_ticks redis_ticks broker_ticks p99_ms"
 for round in $(seq 1 "$rounds"); do
   for side in A B; do
-    if [ $side = A ]; then dir=$side_a; settings=${A_ENV:-}; else dir=$side_b; settings=${B_ENV:-}; fi
+    if [ $side = A ]; then dir=$side_a; settings=${A_ENV:-}; bench_url=$url_a; else dir=$side_b; settings=${B_ENV:-}; bench_url=$url_b; fi
     # shellcheck disable=SC2086
     env $settings DATABASE_URL="$bench_url" SETTLE_API_PORT=$api_port SETTLE_RATE_LIMIT=1000000 SETTLE_RATE_LIMIT_BURST=1000000 \
       SETTLE_LOG_LEVEL=warning "$dir"/settle-api >>.settle/logs/compare-api.log 2>&1 &
