@@ -61,19 +61,32 @@ public struct IdempotencyStore: Sendable {
     /// What a request under a key that is already taken gets: the stored answer, a mismatch, or
     /// "in flight" while the first request runs. Nil if the key is free.
     public func existing(merchant: UUID, key: String, method: String, path: String, requestHash: [UInt8]) async throws -> Outcome? {
-        let lookup = LookupKey(merchant: merchant, key: key, retentionSeconds: Double(retention.components.seconds))
-        for try await stored in try await client.execute(lookup, logger: logger) {
-            guard stored.method == method, stored.path == path, Array(buffer: stored.requestHash) == requestHash else { return .mismatch }
-            guard let status = stored.status, let body = stored.body else { return .inFlight }
+        let rows = try await client.query(Self.lookupQuery(merchant: merchant, key: key, retention: retention), logger: logger)
+        for try await (storedMethod, storedPath, storedHash, status, body) in rows.decode((String, String, ByteBuffer, Int32?, ByteBuffer?).self) {
+            guard storedMethod == method, storedPath == path, Array(buffer: storedHash) == requestHash else { return .mismatch }
+            guard let status, let body else { return .inFlight }
             return .replay(status: Int(status), body: Array(buffer: body))
         }
         return nil
     }
 
-    /// The key's stored request and answer; public so a test can check its plan is an index scan.
+    /// The key's stored request and answer: its live row, looked for in the partitions of the
+    /// retention window (`settle_take_idempotency_keys` looks the same way). Public so a test can
+    /// check its plan reads those partitions' indexes.
+    ///
+    /// Not a prepared statement: a prepared statement's generic plan, made while a day's
+    /// partition is new and empty, would scan that partition whole all day as it fills. Planned
+    /// with each call's values, it reads each partition's index; it runs only for a key taken
+    /// already.
     public static func lookupQuery(merchant: UUID, key: String, retention: Duration = .seconds(24 * 3600)) -> PostgresQuery {
-        let lookup = LookupKey(merchant: merchant, key: key, retentionSeconds: Double(retention.components.seconds))
-        return PostgresQuery(unsafeSQL: LookupKey.sql, binds: lookup.makeBindings())
+        let retentionSeconds = Double(retention.components.seconds)
+        return """
+            SELECT request_method, request_path, request_hash, response_status, response_body
+            FROM idempotency_keys
+            WHERE merchant_id = \(merchant) AND key = \(key) AND expires_at > now()
+              AND created_at >= now() - \(retentionSeconds) * interval '1 second' AND created_at < now() + interval '1 day'
+            ORDER BY created_at DESC LIMIT 1
+            """
     }
 
     /// Gives the key back after a failure that committed nothing, so the client can retry with it.
@@ -129,40 +142,4 @@ struct ClaimKey: PostgresPreparedStatement {
     }
 
     func decodeRow(_ row: PostgresRow) throws -> UUID { try row.decode(UUID.self) }
-}
-
-/// The key's stored request and answer: its live row, looked for in the partitions of the
-/// retention window (`settle_take_idempotency_keys` looks the same way).
-struct LookupKey: PostgresPreparedStatement {
-    static let sql = """
-        SELECT request_method, request_path, request_hash, response_status, response_body
-        FROM idempotency_keys
-        WHERE merchant_id = $1 AND key = $2 AND expires_at > now()
-          AND created_at >= now() - $3 * interval '1 second' AND created_at < now() + interval '1 day'
-        ORDER BY created_at DESC LIMIT 1
-        """
-    struct Row {
-        var method: String
-        var path: String
-        var requestHash: ByteBuffer
-        var status: Int32?
-        var body: ByteBuffer?
-    }
-
-    var merchant: UUID
-    var key: String
-    var retentionSeconds: Double
-
-    func makeBindings() -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 3)
-        bindings.append(merchant)
-        bindings.append(key)
-        bindings.append(retentionSeconds)
-        return bindings
-    }
-
-    func decodeRow(_ row: PostgresRow) throws -> Row {
-        let (method, path, hash, status, body) = try row.decode((String, String, ByteBuffer, Int32?, ByteBuffer?).self)
-        return Row(method: method, path: path, requestHash: hash, status: status, body: body)
-    }
 }

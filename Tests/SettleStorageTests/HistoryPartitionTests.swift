@@ -75,6 +75,43 @@ struct HistoryPartitionTests {
         }
     }
 
+    @Test("Taking keys reads each day's index, even with plans made while the day's partition was empty (a connection's generic plans)")
+    func keyProbesUseIndexesOnNewPartitions() async throws {
+        try await TestDatabase.with { client, _ in
+            try await Migrator(client: client, logger: Self.logger).migrate()
+            let today = try await Self.name(client, "idempotency_keys", at: "now()")
+            try await client.withConnection { connection in
+                // What a long-lived connection does after its first calls: reuse a generic plan.
+                try await connection.query("SET plan_cache_mode = force_generic_plan", logger: Self.logger)
+                for batch in 0..<8 {
+                    let keys = (0..<5).map { "k-\(batch)-\($0)" }, merchants = keys.map { _ in UUID() }
+                    let hashes = keys.map { _ in ByteBuffer(bytes: [0]) }
+                    try await connection.query("""
+                        SELECT count(*) FROM settle_take_idempotency_keys(\(merchants), \(keys), 'POST', '/v1/orders', \(hashes), NULL, 201, \(hashes), 60, 86400)
+                        """, logger: Self.logger)
+                }
+                try await connection.query("SELECT pg_stat_force_next_flush()", logger: Self.logger)
+            }
+            try await eventually("the day's partition to count the calls' scans") {
+                let scans = try await Self.scans(client, today)
+                return scans.index > 0 || scans.sequential > 2
+            }
+            // Making the partition read it whole twice (its unique index built, its bounds checked
+            // when attached); a probe by a sequential scan would add one per call and statement.
+            let scans = try await Self.scans(client, today)
+            #expect(scans.sequential <= 2, "\(today) scanned whole \(scans.sequential) times")
+        }
+    }
+
+    /// How often a table was read whole, and through an index, as its statistics say.
+    static func scans(_ client: PostgresClient, _ table: String) async throws -> (sequential: Int, index: Int) {
+        let rows = try await client.query("""
+            SELECT coalesce(seq_scan, 0)::int, coalesce(idx_scan, 0)::int FROM pg_stat_user_tables WHERE relname = \(table)
+            """, logger: logger)
+        for try await (sequential, index) in rows.decode((Int, Int).self) { return (sequential, index) }
+        return (0, 0)
+    }
+
     /// Makes the partition of `parent` for the month or day `ago` before now; returns its name.
     static func make(_ client: PostgresClient, _ parent: String, ago: String) async throws -> String {
         try await client.query("SELECT settle_create_history_partition(\(parent), now() - \(ago)::interval)", logger: logger)

@@ -7,8 +7,9 @@
 # On a shared 2-core machine a single run swings by ±40 %, so a 5–10 % change shows only this
 # way: the two sides share the machine's good and bad minutes.
 # Usage: deploy/bench/compare.sh DIR_A DIR_B [rounds=3] [seconds=10] [connections=64]
-#   DIR_A, DIR_B: folders holding settle-api and settle-relay (copy .build/release's before and
-#   after a change). A_ENV / B_ENV: settings for one side only, e.g. B_ENV="SETTLE_RELAY_LINGER_MS=0".
+#   DIR_A, DIR_B: folders holding settle-api, settle-relay and the *.resources folders beside
+#   them in .build/release (copy them before and after a change: the migrations are resources,
+#   and an executable without its own copy beside it reads the build folder's, i.e. the newest). A_ENV / B_ENV: settings for one side only, e.g. B_ENV="SETTLE_RELAY_LINGER_MS=0".
 # Prints each window, then per side: orders/s and µs of CPU per order, in all and by process.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -34,7 +35,7 @@ compare_cleanup() {
 trap compare_cleanup EXIT
 # A database per side, migrated by the side's own API.
 for side in A B; do
-  name="settle_compare_$(date +%s)_$side"
+  name="settle_compare_$(date +%s)_${side,,}"
   "$psql" "$DATABASE_URL" -qc "CREATE DATABASE $name"
   databases+=("$name")
   if [ $side = A ]; then url_a="${DATABASE_URL%/*}/$name"; url=$url_a; dir=$side_a; else url_b="${DATABASE_URL%/*}/$name"; url=$url_b; dir=$side_b; fi
@@ -42,11 +43,16 @@ for side in A B; do
   migrating=$!
   wait_healthy $api_port; kill $migrating; wait $migrating 2>/dev/null || true
 done
-# One merchant and API key, made on B's database and copied to A's.
-merchant_json=$(DATABASE_URL="$url_b" "$bin"/settle merchant create --name "compare" --json)
+# One merchant and API key, made by this checkout's settle on a database of its own (it migrates
+# to its newest schema, which may be neither side's) and copied to both sides.
+keys_db="settle_compare_$(date +%s)_keys"; databases+=("$keys_db")
+"$psql" "$DATABASE_URL" -qc "CREATE DATABASE $keys_db"
+merchant_json=$(DATABASE_URL="${DATABASE_URL%/*}/$keys_db" "$bin"/settle merchant create --name "compare" --json)
 export SETTLE_BENCH_KEY=$(echo "$merchant_json" | sed -E 's/.*"api_key":"([^"]+)".*/\1/')
-for table in merchants api_keys; do
-  "$psql" "$url_b" -qc "\\copy $table TO STDOUT" | "$psql" "$url_a" -qc "\\copy $table FROM STDIN"
+for url in "$url_a" "$url_b"; do
+  for table in merchants api_keys; do
+    "$psql" "${DATABASE_URL%/*}/$keys_db" -qc "\\copy $table TO STDOUT" | "$psql" "$url" -qc "\\copy $table FROM STDIN"
+  done
 done
 redis_pid=$(cat .settle/run/redis.pid)
 broker_pid=$(sed -n 's/^PID=//p' .settle/run/broker.env)

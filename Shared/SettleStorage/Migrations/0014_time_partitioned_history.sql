@@ -175,7 +175,13 @@ $$;
 CREATE FUNCTION settle_take_idempotency_keys(
     merchants uuid[], keys text[], method text, path text, hashes bytea[], claims uuid[],
     status integer, bodies bytea[], lock_seconds double precision, retention_seconds double precision)
-RETURNS TABLE (merchant_id uuid, key text) LANGUAGE plpgsql VOLATILE AS $$
+RETURNS TABLE (merchant_id uuid, key text) LANGUAGE plpgsql VOLATILE
+-- Index probes, always. PL/pgSQL keeps a generic plan per statement per connection, made from
+-- the statistics of its moment: made while a day's partition is new and empty, it scans that
+-- partition whole, and goes on doing so all day as the partition fills (measured: PostgreSQL's
+-- CPU per order 2.5 times). A key is one row per partition, found by its index or not at all.
+SET enable_seqscan = off
+AS $$
 #variable_conflict use_column
 DECLARE
     window_start timestamptz := least(now() - make_interval(secs => retention_seconds), date_trunc('day', now(), 'UTC'));
