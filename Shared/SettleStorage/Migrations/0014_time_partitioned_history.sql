@@ -186,12 +186,25 @@ AS $$
 DECLARE
     window_start timestamptz := least(now() - make_interval(secs => retention_seconds), date_trunc('day', now(), 'UTC'));
     window_end timestamptz := now() + interval '1 day';
+    taken text[];
 BEGIN
     PERFORM settle_lock_idempotency_keys(merchants, keys);
 
-    DELETE FROM idempotency_keys AS e USING unnest(merchants, keys) AS b (m, k)
-    WHERE e.merchant_id = b.m AND e.key = b.k AND e.created_at >= window_start AND e.created_at < window_end
-      AND (e.expires_at <= now() OR (e.response_status IS NULL AND e.locked_at < now() - make_interval(secs => lock_seconds)));
+    -- The keys that have a row in the window: usually none, so one index probe per partition
+    -- and key is all a new key costs.
+    taken := ARRAY(SELECT e.merchant_id::text || '/' || e.key
+                   FROM unnest(merchants, keys) AS b (m, k)
+                   JOIN idempotency_keys AS e ON e.merchant_id = b.m AND e.key = b.k
+                   WHERE e.created_at >= window_start AND e.created_at < window_end);
+    IF cardinality(taken) > 0 THEN
+        DELETE FROM idempotency_keys AS e USING unnest(merchants, keys) AS b (m, k)
+        WHERE e.merchant_id = b.m AND e.key = b.k AND e.created_at >= window_start AND e.created_at < window_end
+          AND (e.expires_at <= now() OR (e.response_status IS NULL AND e.locked_at < now() - make_interval(secs => lock_seconds)));
+        taken := ARRAY(SELECT e.merchant_id::text || '/' || e.key
+                       FROM unnest(merchants, keys) AS b (m, k)
+                       JOIN idempotency_keys AS e ON e.merchant_id = b.m AND e.key = b.k
+                       WHERE e.created_at >= window_start AND e.created_at < window_end);
+    END IF;
 
     RETURN QUERY
     INSERT INTO idempotency_keys AS n
@@ -199,8 +212,7 @@ BEGIN
          locked_at, created_at, expires_at)
     SELECT b.m, b.k, method, path, b.h, b.c, status, b.body, now(), now(), now() + make_interval(secs => retention_seconds)
     FROM unnest(merchants, keys, hashes, claims, bodies) AS b (m, k, h, c, body)
-    WHERE NOT EXISTS (SELECT 1 FROM idempotency_keys e
-                      WHERE e.merchant_id = b.m AND e.key = b.k AND e.created_at >= window_start AND e.created_at < window_end)
+    WHERE b.m::text || '/' || b.k <> ALL (taken)
     RETURNING n.merchant_id, n.key;
 END;
 $$;
