@@ -84,7 +84,7 @@ public struct IdempotencyStore: Sendable {
             SELECT request_method, request_path, request_hash, response_status, response_body
             FROM idempotency_keys
             WHERE merchant_id = \(merchant) AND key = \(key) AND expires_at > now()
-              AND created_at >= now() - \(retentionSeconds) * interval '1 second' AND created_at < now() + interval '1 day'
+              AND created_at >= now() - \(retentionSeconds) * interval '1 second' AND created_at < now() + interval '1 minute'
             ORDER BY created_at DESC LIMIT 1
             """
     }

@@ -166,8 +166,8 @@ $$;
 -- is VOLATILE), so after the locks it sees the row of any request that held one of them. A row
 -- in another partition is found by time: the window reaches back `retention_seconds` (and to
 -- the start of today, where an expired row would hold the partition's unique index) and
--- forward a day (a transaction that began before this one may have committed a later
--- `created_at`).
+-- forward to the moment the locks were held (a transaction that began after this one may have
+-- committed before it).
 --
 -- `claims` (claim tokens, for a request that runs after its key is taken) or `status` and
 -- `bodies` (the answer, stored with the key in the request's own transaction); a NULL array
@@ -185,10 +185,14 @@ AS $$
 #variable_conflict use_column
 DECLARE
     window_start timestamptz := least(now() - make_interval(secs => retention_seconds), date_trunc('day', now(), 'UTC'));
-    window_end timestamptz := now() + interval '1 day';
+    window_end timestamptz;
     taken text[];
 BEGIN
     PERFORM settle_lock_idempotency_keys(merchants, keys);
+    -- A row committed before this moment has a `created_at` (its transaction's start) before it,
+    -- even one of a transaction that began after this one's (a minute's slack for the clock):
+    -- tomorrow's partition is read only in the last minute of the day.
+    window_end := clock_timestamp() + interval '1 minute';
 
     -- The keys that have a row in the window: usually none, so one index probe per partition
     -- and key is all a new key costs.
