@@ -44,7 +44,8 @@ public struct HistoryPartitions: Sendable {
 
     /// Drops every partition past retention; an events partition's webhook deliveries (and their
     /// attempts) go first, since PostgreSQL keeps a partition whose events they still reference.
-    /// A partition is detached CONCURRENTLY (writers to the table never wait for it), then
+    /// A partition is detached CONCURRENTLY (writers to the table never wait for it; the inbox's,
+    /// whose table has a default partition, under a lock waited for at most a second), then
     /// dropped; a detach interrupted earlier is finished. Returns the partitions dropped. Does
     /// nothing while another process is dropping.
     @discardableResult
@@ -71,14 +72,15 @@ public struct HistoryPartitions: Sendable {
         // The statements name tables, which cannot be bound: `format('%I')` quotes the names the
         // catalog gives, and nothing of them comes from input.
         let rows = try await connection.query("""
-            SELECT name, low_id, high_id,
-                   format('ALTER TABLE %I DETACH PARTITION %I %s', parent, name, CASE WHEN pending THEN 'FINALIZE' ELSE 'CONCURRENTLY' END),
+            SELECT name, low_id, high_id, parent = 'inbox' AND NOT pending,
+                   format('ALTER TABLE %I DETACH PARTITION %I %s', parent, name,
+                          CASE WHEN pending THEN 'FINALIZE' WHEN parent = 'inbox' THEN '' ELSE 'CONCURRENTLY' END),
                    format('DROP TABLE %I', name)
             FROM settle_expired_history_partitions(\(eventSeconds) * interval '1 second', \(keySeconds) * interval '1 second')
             """, logger: logger)
-        var expired: [(name: String, low: UUID?, high: UUID?, detach: String, drop: String)] = []
-        for try await (name, low, high, detach, drop) in rows.decode((String, UUID?, UUID?, String, String).self) {
-            expired.append((name, low, high, detach, drop))
+        var expired: [(name: String, low: UUID?, high: UUID?, locking: Bool, detach: String, drop: String)] = []
+        for try await (name, low, high, locking, detach, drop) in rows.decode((String, UUID?, UUID?, Bool, String, String).self) {
+            expired.append((name, low, high, locking, detach, drop))
         }
         var dropped: [String] = []
         for partition in expired {
@@ -92,8 +94,24 @@ public struct HistoryPartitions: Sendable {
                     DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM gone)
                     """, logger: logger)
             }
-            try await connection.query(PostgresQuery(unsafeSQL: partition.detach), logger: logger)
-            try await connection.query(PostgresQuery(unsafeSQL: partition.drop), logger: logger)
+            if partition.locking {
+                // The inbox has a default partition, and PostgreSQL detaches from such a table only
+                // under its ACCESS EXCLUSIVE lock: waited for at most a second (writers queue
+                // behind the wait), tried again next run if it cannot be had.
+                try await connection.query("BEGIN", logger: logger)
+                do {
+                    try await connection.query("SET LOCAL lock_timeout = '1s'", logger: logger)
+                    try await connection.query(PostgresQuery(unsafeSQL: partition.detach), logger: logger)
+                    try await connection.query(PostgresQuery(unsafeSQL: partition.drop), logger: logger)
+                    try await connection.query("COMMIT", logger: logger)
+                } catch {
+                    _ = try? await connection.query("ROLLBACK", logger: logger)
+                    throw error
+                }
+            } else {
+                try await connection.query(PostgresQuery(unsafeSQL: partition.detach), logger: logger)
+                try await connection.query(PostgresQuery(unsafeSQL: partition.drop), logger: logger)
+            }
             logger.info("history partition dropped", metadata: ["partition": "\(partition.name)"])
             dropped.append(partition.name)
         }

@@ -11,7 +11,7 @@ import Testing
 struct HistoryPartitionTests {
     static let logger = MigrationTests.logger
 
-    @Test("Retention drops the months of events and the days of keys past it, the old events' deliveries first; newer history stays")
+    @Test("Retention drops the months of events and inbox and the days of keys past it, the old events' deliveries first; newer history stays")
     func retentionDropsOldPartitions() async throws {
         try await TestDatabase.with { client, _ in
             try await Migrator(client: client, logger: Self.logger).migrate()
@@ -30,6 +30,8 @@ struct HistoryPartitionTests {
                         INSERT INTO events (id, merchant_id, type, data, created_at)
                         SELECT settle_uuid_v7(now() - \(ago)::interval), \(merchant), 'payment.succeeded', '{}', now() - \(ago)::interval
                         RETURNING id
+                    ), handled AS (
+                        INSERT INTO inbox (consumer, event_id) SELECT 'settle-worker', id FROM event
                     ), delivery AS (
                         INSERT INTO webhook_deliveries (id, event_id, endpoint_id, status) SELECT gen_random_uuid(), id, \(endpoint), 'succeeded' FROM event
                         RETURNING id
@@ -44,15 +46,20 @@ struct HistoryPartitionTests {
                     """, binds: Self.binds(merchant, key)), logger: Self.logger)
             }
 
+            // A message whose event id is no UUIDv7 leaves its mark in the inbox's default partition.
+            try await client.query("INSERT INTO inbox (consumer, event_id) VALUES ('settle-worker', gen_random_uuid())", logger: Self.logger)
+
             let partitions = HistoryPartitions(client: client, logger: Self.logger)
             let retention = HistoryPartitions.Retention(events: .seconds(400 * 86_400))
-            #expect(try await partitions.dropExpired(retention) == [oldMonth, oldDay])
+            let oldInbox = oldMonth.replacingOccurrences(of: "events_", with: "inbox_")
+            #expect(try await partitions.dropExpired(retention) == [oldMonth, oldDay, oldInbox])
             #expect(try await Self.count(client, "events") == 1, "this month's event stays")
             #expect(try await Self.count(client, "webhook_deliveries") == 1, "the old event's delivery went first")
             #expect(try await Self.count(client, "webhook_attempts") == 1)
+            #expect(try await Self.count(client, "inbox") == 2, "this month's mark and the default partition's stay")
             #expect(try await Self.keys(client) == ["yesterday"], "a key of yesterday may still be live")
             let tables = try await TestDatabase.tables(client)
-            #expect(!tables.contains(oldMonth) && !tables.contains(oldDay), "detached and dropped")
+            #expect(!tables.contains(oldMonth) && !tables.contains(oldDay) && !tables.contains(oldInbox), "detached and dropped")
             #expect(tables.contains(yesterday))
             #expect(try await partitions.dropExpired(retention) == [], "nothing more is past retention")
             #expect(try await partitions.dropExpired(HistoryPartitions.Retention(events: nil)) == [], "events kept for ever")

@@ -9,6 +9,12 @@
 -- deletes those first). A BRIN index on `created_at` serves the time-range scans of
 -- `settle verify`: within a partition, rows lie in the order they were made.
 --
+-- `inbox` (what each consumer handled) is partitioned like `events`, by event id, a month of it
+-- beside each month of events: a handled mark is needed while its event can be delivered again
+-- (Kafka redelivering, a DLQ replay, `settle restore` republishing the events table), so it goes
+-- with its event. A message whose event id is no UUIDv7 of a month with a partition (no event of
+-- Settle's) leaves its mark in `inbox_default`, which retention keeps.
+--
 -- `idempotency_keys` is partitioned by `created_at`. No index can be unique across partitions
 -- unless it contains the partition key, so (merchant_id, key) is no longer unique by itself:
 -- each partition keeps a unique index of its own, and `settle_take_idempotency_keys` makes a key
@@ -35,8 +41,8 @@ CREATE FUNCTION settle_uuid_v7_time(id uuid) RETURNS timestamptz LANGUAGE sql IM
     SELECT to_timestamp(('x' || lpad(left(replace(id::text, '-', ''), 12), 16, '0'))::bit(64)::bigint / 1000.0)
 $$;
 
--- Makes the partition of `events` for the month (UTC) that `at` is in, or of `idempotency_keys`
--- for the day, unless it exists. The table is made on its own and attached, which locks the
+-- Makes the partition of `events` (and of `inbox`) for the month (UTC) that `at` is in, or of
+-- `idempotency_keys` for the day, unless it exists. The table is made on its own and attached, which locks the
 -- parent only against other schema changes (SHARE UPDATE EXCLUSIVE), never against writes.
 -- One caller at a time (a transaction lock), waiting at most a second for the parent's lock, so
 -- it never queues writers behind it.
@@ -45,6 +51,7 @@ DECLARE
     low timestamptz;
     high timestamptz;
     name text;
+    made boolean := false;
 BEGIN
     IF parent = 'events' THEN
         low := date_trunc('month', at, 'UTC');
@@ -59,18 +66,27 @@ BEGIN
     END IF;
     PERFORM set_config('lock_timeout', '1s', true);
     PERFORM pg_advisory_xact_lock(1584859687, 1);  -- 0x5E770A27: partition maintenance
-    IF to_regclass(quote_ident(name)) IS NOT NULL THEN
-        RETURN false;
+    IF to_regclass(quote_ident(name)) IS NULL THEN
+        EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', name, parent);
+        IF parent = 'events' THEN
+            EXECUTE format('ALTER TABLE events ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',
+                           name, settle_uuid_v7_floor(low), settle_uuid_v7_floor(high));
+        ELSE
+            EXECUTE format('CREATE UNIQUE INDEX %I ON %I (merchant_id, key)', name || '_merchant_key', name);
+            EXECUTE format('ALTER TABLE idempotency_keys ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)', name, low, high);
+        END IF;
+        made := true;
     END IF;
-    EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', name, parent);
-    IF parent = 'events' THEN
-        EXECUTE format('ALTER TABLE events ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',
+    -- The inbox's month beside the events' (attaching it moves nothing: no row of
+    -- inbox_default is a UUIDv7 of a month not yet made, since months are made ahead).
+    name := 'inbox_' || to_char(low AT TIME ZONE 'UTC', 'YYYY_MM');
+    IF parent = 'events' AND to_regclass(quote_ident(name)) IS NULL THEN
+        EXECUTE format('CREATE TABLE %I (LIKE inbox INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', name);
+        EXECUTE format('ALTER TABLE inbox ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',
                        name, settle_uuid_v7_floor(low), settle_uuid_v7_floor(high));
-    ELSE
-        EXECUTE format('CREATE UNIQUE INDEX %I ON %I (merchant_id, key)', name || '_merchant_key', name);
-        EXECUTE format('ALTER TABLE idempotency_keys ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)', name, low, high);
+        made := true;
     END IF;
-    RETURN true;
+    RETURN made;
 END;
 $$;
 
@@ -92,7 +108,7 @@ BEGIN
 END;
 $$;
 
--- The partitions whose every row is past its retention: an `events` month that ended more than
+-- The partitions whose every row is past its retention: an `events` (or `inbox`) month that ended more than
 -- `event_retention` ago (never, when it is NULL), an `idempotency_keys` day that ended more than
 -- `key_retention` ago, with the range of ids an `events` partition holds, and whether it is
 -- half detached already (a detach that was interrupted). Only partitions named as
@@ -102,16 +118,19 @@ RETURNS TABLE (parent text, name text, low_id uuid, high_id uuid, pending boolea
     WITH partitions AS (
         SELECT p.relname::text AS parent, c.relname::text AS name, i.inhdetachpending AS pending
         FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
-        WHERE i.inhparent IN (to_regclass('events'), to_regclass('idempotency_keys'))
+        WHERE i.inhparent IN (to_regclass('events'), to_regclass('inbox'), to_regclass('idempotency_keys'))
     ), ranged AS (
         SELECT parent, name, pending,
                CASE WHEN parent = 'events' AND name ~ '^events_\d{4}_\d{2}$'
-                    THEN to_date(substr(name, 8), 'YYYY_MM')::timestamp AT TIME ZONE 'UTC' END AS month,
+                    THEN to_date(substr(name, 8), 'YYYY_MM')::timestamp AT TIME ZONE 'UTC'
+                    WHEN parent = 'inbox' AND name ~ '^inbox_\d{4}_\d{2}$'
+                    THEN to_date(substr(name, 7), 'YYYY_MM')::timestamp AT TIME ZONE 'UTC' END AS month,
                CASE WHEN parent = 'idempotency_keys' AND name ~ '^idempotency_keys_\d{4}_\d{2}_\d{2}$'
                     THEN to_date(substr(name, 18), 'YYYY_MM_DD')::timestamp AT TIME ZONE 'UTC' END AS day
         FROM partitions
     )
-    SELECT parent, name, settle_uuid_v7_floor(month), settle_uuid_v7_floor(month + interval '1 month'), pending
+    SELECT parent, name, CASE WHEN parent = 'events' THEN settle_uuid_v7_floor(month) END,
+           CASE WHEN parent = 'events' THEN settle_uuid_v7_floor(month + interval '1 month') END, pending
     FROM ranged WHERE month IS NOT NULL AND event_retention IS NOT NULL AND month + interval '1 month' < now() - event_retention
     UNION ALL
     SELECT parent, name, NULL, NULL, pending
@@ -119,7 +138,8 @@ RETURNS TABLE (parent text, name text, low_id uuid, high_id uuid, pending boolea
     ORDER BY name
 $$;
 
--- events → partitioned by id; idempotency_keys → by created_at, without the keys already expired.
+-- events and inbox → partitioned by event id; idempotency_keys → by created_at, without the keys
+-- already expired.
 ALTER TABLE webhook_deliveries DROP CONSTRAINT webhook_deliveries_event_id_fkey;
 ALTER TABLE events RENAME TO events_unpartitioned;
 ALTER INDEX events_pkey RENAME TO events_unpartitioned_pkey;
@@ -129,6 +149,12 @@ ALTER TABLE events ADD PRIMARY KEY (id);
 CREATE INDEX events_merchant_id ON events (merchant_id, id);
 CREATE INDEX events_created_at ON events USING brin (created_at);
 
+ALTER TABLE inbox RENAME TO inbox_unpartitioned;
+ALTER INDEX inbox_pkey RENAME TO inbox_unpartitioned_pkey;
+CREATE TABLE inbox (LIKE inbox_unpartitioned INCLUDING DEFAULTS INCLUDING CONSTRAINTS) PARTITION BY RANGE (event_id);
+ALTER TABLE inbox ADD PRIMARY KEY (consumer, event_id);
+CREATE TABLE inbox_default PARTITION OF inbox DEFAULT;
+
 ALTER TABLE idempotency_keys RENAME TO idempotency_keys_unpartitioned;
 ALTER INDEX idempotency_keys_pkey RENAME TO idempotency_keys_unpartitioned_pkey;
 DROP INDEX idempotency_keys_expires;
@@ -136,7 +162,9 @@ CREATE TABLE idempotency_keys (LIKE idempotency_keys_unpartitioned INCLUDING DEF
     PARTITION BY RANGE (created_at);
 
 SELECT settle_create_history_partition('events', at)
-FROM (SELECT DISTINCT date_trunc('month', settle_uuid_v7_time(id), 'UTC') AS at FROM events_unpartitioned) months;
+FROM (SELECT date_trunc('month', settle_uuid_v7_time(id), 'UTC') AS at FROM events_unpartitioned
+      UNION SELECT date_trunc('month', settle_uuid_v7_time(event_id), 'UTC') FROM inbox_unpartitioned
+            WHERE substr(event_id::text, 15, 1) = '7') months;
 SELECT settle_create_history_partition('idempotency_keys', at)
 FROM (SELECT DISTINCT date_trunc('day', created_at, 'UTC') AS at FROM idempotency_keys_unpartitioned WHERE expires_at > now()) days;
 SELECT settle_ensure_history_partitions();
@@ -144,6 +172,8 @@ SELECT settle_ensure_history_partitions();
 INSERT INTO events SELECT * FROM events_unpartitioned;
 DROP TABLE events_unpartitioned;
 ALTER TABLE webhook_deliveries ADD CONSTRAINT webhook_deliveries_event_id_fkey FOREIGN KEY (event_id) REFERENCES events (id);
+INSERT INTO inbox SELECT * FROM inbox_unpartitioned;
+DROP TABLE inbox_unpartitioned;
 INSERT INTO idempotency_keys SELECT * FROM idempotency_keys_unpartitioned WHERE expires_at > now();
 DROP TABLE idempotency_keys_unpartitioned;
 
