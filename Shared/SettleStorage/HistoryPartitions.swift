@@ -46,7 +46,8 @@ public struct HistoryPartitions: Sendable {
     /// attempts) go first, since PostgreSQL keeps a partition whose events they still reference.
     /// A partition is detached CONCURRENTLY (writers to the table never wait for it; the inbox's,
     /// whose table has a default partition, under a lock waited for at most a second), then
-    /// dropped; a detach interrupted earlier is finished. Returns the partitions dropped. Does
+    /// dropped; a detach interrupted earlier is finished, and a partition detached by a run that
+    /// stopped before its drop is dropped. Returns the partitions dropped. Does
     /// nothing while another process is dropping.
     @discardableResult
     public func dropExpired(_ retention: Retention) async throws -> [String] {
@@ -73,13 +74,13 @@ public struct HistoryPartitions: Sendable {
         // catalog gives, and nothing of them comes from input.
         let rows = try await connection.query("""
             SELECT name, low_id, high_id, parent = 'inbox' AND NOT pending,
-                   format('ALTER TABLE %I DETACH PARTITION %I %s', parent, name,
-                          CASE WHEN pending THEN 'FINALIZE' WHEN parent = 'inbox' THEN '' ELSE 'CONCURRENTLY' END),
+                   CASE WHEN attached THEN format('ALTER TABLE %I DETACH PARTITION %I %s', parent, name,
+                          CASE WHEN pending THEN 'FINALIZE' WHEN parent = 'inbox' THEN '' ELSE 'CONCURRENTLY' END) END,
                    format('DROP TABLE %I', name)
             FROM settle_expired_history_partitions(\(eventSeconds) * interval '1 second', \(keySeconds) * interval '1 second')
             """, logger: logger)
-        var expired: [(name: String, low: UUID?, high: UUID?, locking: Bool, detach: String, drop: String)] = []
-        for try await (name, low, high, locking, detach, drop) in rows.decode((String, UUID?, UUID?, Bool, String, String).self) {
+        var expired: [(name: String, low: UUID?, high: UUID?, locking: Bool, detach: String?, drop: String)] = []
+        for try await (name, low, high, locking, detach, drop) in rows.decode((String, UUID?, UUID?, Bool, String?, String).self) {
             expired.append((name, low, high, locking, detach, drop))
         }
         var dropped: [String] = []
@@ -94,6 +95,13 @@ public struct HistoryPartitions: Sendable {
                     DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM gone)
                     """, logger: logger)
             }
+            guard let detach = partition.detach else {
+                // Detached already by a run that stopped before dropping it.
+                try await connection.query(PostgresQuery(unsafeSQL: partition.drop), logger: logger)
+                logger.info("history partition dropped", metadata: ["partition": "\(partition.name)"])
+                dropped.append(partition.name)
+                continue
+            }
             if partition.locking {
                 // The inbox has a default partition, and PostgreSQL detaches from such a table only
                 // under its ACCESS EXCLUSIVE lock: waited for at most a second (writers queue
@@ -101,7 +109,7 @@ public struct HistoryPartitions: Sendable {
                 try await connection.query("BEGIN", logger: logger)
                 do {
                     try await connection.query("SET LOCAL lock_timeout = '1s'", logger: logger)
-                    try await connection.query(PostgresQuery(unsafeSQL: partition.detach), logger: logger)
+                    try await connection.query(PostgresQuery(unsafeSQL: detach), logger: logger)
                     try await connection.query(PostgresQuery(unsafeSQL: partition.drop), logger: logger)
                     try await connection.query("COMMIT", logger: logger)
                 } catch {
@@ -109,7 +117,7 @@ public struct HistoryPartitions: Sendable {
                     throw error
                 }
             } else {
-                try await connection.query(PostgresQuery(unsafeSQL: partition.detach), logger: logger)
+                try await connection.query(PostgresQuery(unsafeSQL: detach), logger: logger)
                 try await connection.query(PostgresQuery(unsafeSQL: partition.drop), logger: logger)
             }
             logger.info("history partition dropped", metadata: ["partition": "\(partition.name)"])

@@ -42,11 +42,14 @@ CREATE FUNCTION settle_uuid_v7_time(id uuid) RETURNS timestamptz LANGUAGE sql IM
 $$;
 
 -- Makes the partition of `events` (and of `inbox`) for the month (UTC) that `at` is in, or of
--- `idempotency_keys` for the day, unless it exists. The table is made on its own and attached, which locks the
--- parent only against other schema changes (SHARE UPDATE EXCLUSIVE), never against writes.
--- One caller at a time (a transaction lock), waiting at most a second for the parent's lock, so
--- it never queues writers behind it.
-CREATE FUNCTION settle_create_history_partition(parent text, at timestamptz) RETURNS boolean LANGUAGE plpgsql AS $$
+-- `idempotency_keys` for the day, unless it exists. The table is made on its own and attached,
+-- which locks the parent only against other schema changes (SHARE UPDATE EXCLUSIVE); attaching
+-- to `events` also locks `webhook_deliveries` against writes (its foreign key) for the moment it
+-- takes, and to `inbox` its default partition (checked to hold no row of the new month). One
+-- caller at a time (a transaction lock), waiting at most a second for any lock, so writers queue
+-- behind it for at most that long. Months and days are UTC's whatever the session's time zone.
+CREATE FUNCTION settle_create_history_partition(parent text, at timestamptz) RETURNS boolean LANGUAGE plpgsql
+SET TimeZone = 'UTC' SET lock_timeout = '1s' AS $$
 DECLARE
     low timestamptz;
     high timestamptz;
@@ -64,7 +67,6 @@ BEGIN
     ELSE
         RAISE EXCEPTION 'no partitions for %', parent;
     END IF;
-    PERFORM set_config('lock_timeout', '1s', true);
     PERFORM pg_advisory_xact_lock(1584859687, 1);  -- 0x5E770A27: partition maintenance
     IF to_regclass(quote_ident(name)) IS NULL THEN
         EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', name, parent);
@@ -93,16 +95,25 @@ $$;
 -- Makes the partitions from now to `event_months_ahead` months and `key_days_ahead` days ahead
 -- that do not exist yet; returns how many it made.
 CREATE FUNCTION settle_ensure_history_partitions(event_months_ahead integer DEFAULT 2, key_days_ahead integer DEFAULT 3)
-RETURNS integer LANGUAGE plpgsql AS $$
+RETURNS integer LANGUAGE plpgsql
+SET TimeZone = 'UTC' AS $$
 DECLARE
     made integer := 0;
     at timestamptz;
+    parent text;
 BEGIN
-    FOR at IN SELECT generate_series(date_trunc('month', now(), 'UTC'), now() + make_interval(months => event_months_ahead), interval '1 month') LOOP
-        made := made + settle_create_history_partition('events', at)::integer;
-    END LOOP;
-    FOR at IN SELECT generate_series(date_trunc('day', now(), 'UTC'), now() + make_interval(days => key_days_ahead), interval '1 day') LOOP
-        made := made + settle_create_history_partition('idempotency_keys', at)::integer;
+    -- The days of keys first (the ones soonest needed); each partition on its own, so one that
+    -- cannot be made now (a lock not had within the second) does not undo the others.
+    FOR parent, at IN
+        SELECT 'idempotency_keys', d FROM generate_series(date_trunc('day', now()), now() + make_interval(days => key_days_ahead), interval '1 day') d
+        UNION ALL
+        SELECT 'events', m FROM generate_series(date_trunc('month', now()), now() + make_interval(months => event_months_ahead), interval '1 month') m
+    LOOP
+        BEGIN
+            made := made + settle_create_history_partition(parent, at)::integer;
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'the % partition for % could not be made now: %', parent, at, SQLERRM;
+        END;
     END LOOP;
     RETURN made;
 END;
@@ -110,17 +121,25 @@ $$;
 
 -- The partitions whose every row is past its retention: an `events` (or `inbox`) month that ended more than
 -- `event_retention` ago (never, when it is NULL), an `idempotency_keys` day that ended more than
--- `key_retention` ago, with the range of ids an `events` partition holds, and whether it is
--- half detached already (a detach that was interrupted). Only partitions named as
+-- `key_retention` ago, with the range of ids an `events` partition holds, whether it is half
+-- detached already (a detach that was interrupted) and whether it is attached at all (a run
+-- that stopped between its detach and its drop leaves the table on its own). Only partitions named as
 -- `settle_create_history_partition` names them are considered.
 CREATE FUNCTION settle_expired_history_partitions(event_retention interval, key_retention interval)
-RETURNS TABLE (parent text, name text, low_id uuid, high_id uuid, pending boolean) LANGUAGE sql STABLE AS $$
+RETURNS TABLE (parent text, name text, low_id uuid, high_id uuid, pending boolean, attached boolean) LANGUAGE sql STABLE AS $$
     WITH partitions AS (
-        SELECT p.relname::text AS parent, c.relname::text AS name, i.inhdetachpending AS pending
+        SELECT p.relname::text AS parent, c.relname::text AS name, i.inhdetachpending AS pending, true AS attached
         FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
         WHERE i.inhparent IN (to_regclass('events'), to_regclass('inbox'), to_regclass('idempotency_keys'))
+        UNION ALL
+        -- A partition detached by a run that stopped before its DROP.
+        SELECT substring(c.relname FROM '^(events|inbox|idempotency_keys)_'), c.relname::text, false, false
+        FROM pg_class c
+        WHERE c.relkind = 'r' AND NOT c.relispartition
+          AND c.relnamespace = (SELECT relnamespace FROM pg_class WHERE oid = to_regclass('events'))
+          AND c.relname ~ '^(events_\d{4}_\d{2}|inbox_\d{4}_\d{2}|idempotency_keys_\d{4}_\d{2}_\d{2})$'
     ), ranged AS (
-        SELECT parent, name, pending,
+        SELECT parent, name, pending, attached,
                CASE WHEN parent = 'events' AND name ~ '^events_\d{4}_\d{2}$'
                     THEN to_date(substr(name, 8), 'YYYY_MM')::timestamp AT TIME ZONE 'UTC'
                     WHEN parent = 'inbox' AND name ~ '^inbox_\d{4}_\d{2}$'
@@ -130,10 +149,10 @@ RETURNS TABLE (parent text, name text, low_id uuid, high_id uuid, pending boolea
         FROM partitions
     )
     SELECT parent, name, CASE WHEN parent = 'events' THEN settle_uuid_v7_floor(month) END,
-           CASE WHEN parent = 'events' THEN settle_uuid_v7_floor(month + interval '1 month') END, pending
+           CASE WHEN parent = 'events' THEN settle_uuid_v7_floor(month + interval '1 month') END, pending, attached
     FROM ranged WHERE month IS NOT NULL AND event_retention IS NOT NULL AND month + interval '1 month' < now() - event_retention
     UNION ALL
-    SELECT parent, name, NULL, NULL, pending
+    SELECT parent, name, NULL, NULL, pending, attached
     FROM ranged WHERE day IS NOT NULL AND day + interval '1 day' < now() - key_retention
     ORDER BY name
 $$;
