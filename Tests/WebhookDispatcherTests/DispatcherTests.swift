@@ -171,7 +171,8 @@ struct DispatcherTests {
                 let endpoint = try await fixture.endpoint(sink.hooks("restart"))
                 try await sink.setSecrets([endpoint.secret])
                 let operations = ServiceEndpoint(port: try FreePort.make())
-                let dispatcher = try await fixture.startDispatcher(port: operations.port)
+                // Its warnings say what it met if the events do not arrive.
+                let dispatcher = try await fixture.startDispatcher(["SETTLE_LOG_LEVEL": "warning"], port: operations.port)
                 var events: [UUID] = []
                 for _ in 0..<5 { events.append(try await fixture.publishEvent()) }
                 let before = events
@@ -198,9 +199,15 @@ struct DispatcherTests {
                 events += recorded.map(\.0)
                 for _ in 0..<5 { events.append(try await fixture.publishEvent()) }
                 let all = events
-                try await eventually("every event to arrive", within: .seconds(60)) {
-                    for event in all where try await sink.received(event) < 1 { return false }
-                    return true
+                // postgres-nio's pool retries a lost server with a backoff that grows towards a
+                // minute, so a long outage on a loaded machine may take that long to be noticed over.
+                do {
+                    try await eventually("every event to arrive", within: .seconds(120)) {
+                        for event in all where try await sink.received(event) < 1 { return false }
+                        return true
+                    }
+                } catch {
+                    throw DispatcherFixture.Failure(description: "\(error); the dispatcher's log ends:\n\(dispatcher.errorTail(40))")
                 }
                 try await eventually("every delivery to be recorded") { try await fixture.deliveries(endpoint.id) == ["succeeded": 15] }
                 #expect(dispatcher.isRunning, "the dispatcher rode out the restart")
