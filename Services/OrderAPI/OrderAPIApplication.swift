@@ -85,7 +85,8 @@ enum OrderAPIApplication {
         webhookDeliveries.addRoutes(to: v1, prefix: "/v1", table: table)
         APIKeyController(keys: apiKeys, cache: keyCache, redis: redis, idempotency: IdempotentRequest(store: keys, logger: logger))
             .addRoutes(to: v1, prefix: "/v1", table: table)
-        let retention = HistoryRetention(partitions: HistoryPartitions(client: postgres, logger: logger), retention: settings.retention,
+        let retention = HistoryRetention(partitions: HistoryPartitions(client: postgres, logger: logger),
+                                         deadLetters: DeadLetterStore(client: postgres, logger: logger), retention: settings.retention,
                                          interval: settings.retentionInterval, logger: logger)
         var services: [any Service] = [ingest, retention, keyUsage]
         if let redis {

@@ -55,6 +55,27 @@ public struct DeadLetterStore: Sendable {
         return false
     }
 
+    /// Deletes the dead letters replayed more than `age` ago, a thousand rows per statement so no
+    /// statement holds many rows' locks for long; returns how many it deleted. A dead letter not
+    /// replayed is open work (the DLQ-depth alert counts it) and stays however old it is.
+    @discardableResult
+    public func deleteReplayed(olderThan age: Duration) async throws -> Int {
+        let seconds = Double(age.components.seconds)
+        var deleted = 0
+        while true {
+            let rows = try await client.query("""
+                WITH gone AS (
+                    SELECT id FROM dead_letters WHERE replayed_at < now() - \(seconds) * interval '1 second' ORDER BY id LIMIT 1000
+                )
+                DELETE FROM dead_letters d USING gone WHERE d.id = gone.id RETURNING d.id
+                """, logger: logger)
+            var count = 0
+            for try await _ in rows.decode(Int64.self) { count += 1 }
+            deleted += count
+            if count < 1000 { return deleted }
+        }
+    }
+
     /// Dead letters not replayed, per dead-letter topic (the DLQ-depth gauge).
     public func depth() async throws -> [String: Int] {
         let rows = try await client.query(

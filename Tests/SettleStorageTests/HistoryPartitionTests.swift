@@ -151,6 +151,30 @@ struct HistoryPartitionTests {
     }
 
     /// Makes the partition of `parent` for the month or day `ago` before now; returns its name.
+    @Test("Dead letters replayed longer ago than events are kept are deleted, in rounds; open ones stay however old")
+    func replayedDeadLettersExpire() async throws {
+        try await TestDatabase.with { client, _ in
+            try await Migrator(client: client, logger: Self.logger).migrate()
+            // 1,001 replayed 500 days ago (more than one round), one replayed yesterday, one open of 500 days.
+            try await client.query("""
+                INSERT INTO dead_letters (topic, original_topic, source_topic, source_partition, source_offset, consumer_group, payload,
+                                          headers, error_class, error_message, attempts, dead_letter_count, first_failed_at,
+                                          created_at, replayed_at)
+                SELECT 'orders.v1.dlq', 'orders.v1', 'orders.v1', 0, n, 'settle-worker', '\\x00', '[]', 'permanent', 'declined', 1, 1,
+                       now() - interval '501 days', now() - interval '501 days',
+                       CASE WHEN n <= 1001 THEN now() - interval '500 days' WHEN n = 1002 THEN now() - interval '1 day' END
+                FROM generate_series(1, 1003) n
+                """, logger: Self.logger)
+            let store = DeadLetterStore(client: client, logger: Self.logger)
+            #expect(try await store.deleteReplayed(olderThan: .seconds(400 * 86_400)) == 1001)
+            var left: [Int64] = []
+            for try await offset in try await client.query("SELECT source_offset FROM dead_letters ORDER BY source_offset", logger: Self.logger)
+                .decode(Int64.self) { left.append(offset) }
+            #expect(left == [1002, 1003], "the one replayed yesterday and the open one stay")
+            #expect(try await store.depth() == ["orders.v1.dlq": 1])
+        }
+    }
+
     static func make(_ client: PostgresClient, _ parent: String, ago: String) async throws -> String {
         try await client.query("SELECT settle_create_history_partition(\(parent), now() - \(ago)::interval)", logger: logger)
         return try await name(client, parent, at: "now() - interval '\(ago)'")
