@@ -101,15 +101,28 @@ struct HistoryPartitionTests {
     func startMakesMissingPartitions() async throws {
         try await TestDatabase.with { client, _ in
             let migrator = Migrator(client: client, logger: Self.logger)
-            try await migrator.migrate()
-            let nextMonth = try await Self.name(client, "events", at: "now() + interval '1 month'")
-            let dayAfterTomorrow = try await Self.name(client, "idempotency_keys", at: "now() + interval '2 days'")
-            #expect(try await TestDatabase.tables(client).isSuperset(of: [nextMonth, dayAfterTomorrow]))
-            // A month of events is detached first: the deliveries' foreign key depends on each partition.
-            try await client.query(PostgresQuery(unsafeSQL: "ALTER TABLE events DETACH PARTITION \(nextMonth)"), logger: Self.logger)
-            try await client.query(PostgresQuery(unsafeSQL: "DROP TABLE \(nextMonth), \(dayAfterTomorrow)"), logger: Self.logger)
+            let (nextMonth, dayAfterTomorrow) = try await Self.dropComingPartitions(client, migrator)
             #expect(try await migrator.migrate() == [], "nothing to migrate")
             #expect(try await TestDatabase.tables(client).isSuperset(of: [nextMonth, dayAfterTomorrow]), "made again")
+        }
+    }
+
+    @Test("A start whose day of keys cannot be made (the table locked past a second) still starts and makes the months of events")
+    func lockedTableDoesNotFailStart() async throws {
+        try await TestDatabase.with { client, _ in
+            let migrator = Migrator(client: client, logger: Self.logger)
+            let (nextMonth, dayAfterTomorrow) = try await Self.dropComingPartitions(client, migrator)
+            try await client.withConnection { holder in
+                // A long schema change (or a stuck session) holds the keys' table.
+                try await holder.query("BEGIN", logger: Self.logger)
+                try await holder.query("LOCK TABLE idempotency_keys IN ACCESS EXCLUSIVE MODE", logger: Self.logger)
+                #expect(try await migrator.migrate() == [], "the start went on")
+                try await holder.query("ROLLBACK", logger: Self.logger)
+            }
+            let tables = try await TestDatabase.tables(client)
+            #expect(tables.contains(nextMonth), "the months of events were made all the same")
+            #expect(!tables.contains(dayAfterTomorrow))
+            #expect(try await HistoryPartitions(client: client, logger: Self.logger).ensure() == 1, "the day is made once the lock is gone")
         }
     }
 
@@ -173,6 +186,19 @@ struct HistoryPartitionTests {
             #expect(left == [1002, 1003], "the one replayed yesterday and the open one stay")
             #expect(try await store.depth() == ["orders.v1.dlq": 1])
         }
+    }
+
+    /// Migrates, then drops next month's partition of events and the day after tomorrow's of keys
+    /// (as if no service had run since they were due); returns their names.
+    static func dropComingPartitions(_ client: PostgresClient, _ migrator: Migrator) async throws -> (month: String, day: String) {
+        try await migrator.migrate()
+        let nextMonth = try await name(client, "events", at: "now() + interval '1 month'")
+        let dayAfterTomorrow = try await name(client, "idempotency_keys", at: "now() + interval '2 days'")
+        #expect(try await TestDatabase.tables(client).isSuperset(of: [nextMonth, dayAfterTomorrow]))
+        // A month of events is detached first: the deliveries' foreign key depends on each partition.
+        try await client.query(PostgresQuery(unsafeSQL: "ALTER TABLE events DETACH PARTITION \(nextMonth)"), logger: logger)
+        try await client.query(PostgresQuery(unsafeSQL: "DROP TABLE \(nextMonth), \(dayAfterTomorrow)"), logger: logger)
+        return (nextMonth, dayAfterTomorrow)
     }
 
     static func make(_ client: PostgresClient, _ parent: String, ago: String) async throws -> String {
