@@ -8,6 +8,7 @@ import SettleDomain
 import SettleRuntime
 import SettleStorage
 import Synchronization
+import Tracing
 
 /// Publishes outbox rows to Kafka (DESIGN.md contract clauses 1, 5 and 6).
 ///
@@ -164,11 +165,30 @@ final class OutboxRelay: Service, Sendable {
         let limit = settings.batchSize
         let rows = OutboxRow.oneRoundPrefix(try await within { try await store.pending(shards: shards, limit: limit) })
         guard !rows.isEmpty else { return 0 }
+        // A row of a sampled trace is published in a span of the relay's own, which the message's
+        // traceparent names; any other row keeps the traceparent it was written with, at no cost.
+        var spans: [(any Span)?] = []
+        spans.reserveCapacity(rows.count)
         let messages = rows.map { row in
-            KafkaProducerMessage(topic: settings.topicPrefix + row.topic, key: Array(row.key.utf8), value: Array(row.payload.utf8),
-                                 headers: row.headers.sorted { $0.key < $1.key }.map { KafkaHeader(key: $0.key, value: $0.value) })
+            var headers = row.headers
+            var span: (any Span)?
+            if let traceparent = headers[SettleTracing.header], traceparent.hasSuffix("-01") {
+                let started = startSpan("settle-relay publish", context: SettleTracing.context(traceparent: traceparent), ofKind: .producer)
+                started.attributes["messaging.destination.name"] = settings.topicPrefix + row.topic
+                started.attributes["settle.event_id"] = row.eventID.lowercased
+                headers[SettleTracing.header] = SettleTracing.traceparent(of: started.context) ?? traceparent
+                span = started
+            }
+            spans.append(span)
+            return KafkaProducerMessage(topic: settings.topicPrefix + row.topic, key: Array(row.key.utf8), value: Array(row.payload.utf8),
+                                        headers: headers.sorted { $0.key < $1.key }.map { KafkaHeader(key: $0.key, value: $0.value) })
         }
         let results = await producers.producer.sendAll(messages)
+        for (span, result) in zip(spans, results) {
+            guard let span else { continue }
+            if case .failure(let error) = result { span.recordError(error) }
+            span.end()
+        }
         var stopped: Set<Int> = []
         var firstError: (any Error)?
         var acknowledged: [OutboxRow] = []

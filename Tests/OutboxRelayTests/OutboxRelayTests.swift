@@ -212,6 +212,27 @@ struct OutboxRelayTests {
         }
     }
 
+    @Test("A row of a sampled trace is published in a span of the relay's own (same trace, a new parent); any other row keeps its traceparent")
+    func publishSpan() async throws {
+        try await RelayFixture.run { fixture in
+            let reader = try TopicReader(fixture)
+            async let reading: Void = reader.run()
+            let relay = try fixture.startRelay()
+            let trace = String(repeating: "ab", count: 16), parent = String(repeating: "cd", count: 8)
+            try await fixture.insert([(key: "sampled", sequence: 1)], traceparent: "00-\(trace)-\(parent)-01")
+            try await fixture.insert([(key: "unsampled", sequence: 1)], traceparent: "00-\(trace)-\(parent)-00")
+            try await eventually("both rows to be published") { reader.distinctEvents >= 2 }
+            let sampled = reader.all.first { $0.key == "sampled" }?.traceparent?.split(separator: "-").map(String.init) ?? []
+            #expect(sampled.count == 4 && sampled[1] == trace && sampled[3] == "01", "\(sampled)")
+            #expect(sampled.count == 4 && sampled[2] != parent && sampled[2].count == 16, "the message's parent is the relay's span")
+            #expect(reader.all.first { $0.key == "unsampled" }?.traceparent == "00-\(trace)-\(parent)-00")
+            relay.kill(SIGTERM)
+            try await eventually("the relay to stop") { relay.outputClosed }
+            await reader.stop()
+            await reading
+        }
+    }
+
     static func keysInOneShard(_ fixture: RelayFixture, count: Int) async throws -> [String] {
         let rows = try await fixture.database.query("""
             SELECT k FROM (SELECT 'gap-' || n AS k FROM generate_series(1, 200) n) keys

@@ -50,11 +50,12 @@ struct RelayFixture: Sendable {
     }
 
     /// Inserts outbox rows `key:sequence` for each key in `sequences`, one transaction per row
-    /// (as the API commits them), in the order given.
-    func insert(_ rows: [(key: String, sequence: Int)]) async throws {
+    /// (as the API commits them), in the order given; with `traceparent`, every row carries it.
+    func insert(_ rows: [(key: String, sequence: Int)], traceparent: String? = nil) async throws {
         for row in rows {
             let payload = #"{"key":"\#(row.key)","sequence":\#(row.sequence)}"#
-            let headers = #"{"event-id":"\#(UUID().uuidString.lowercased())"}"#
+            let trace = traceparent.map { #","traceparent":"\#($0)""# } ?? ""
+            let headers = #"{"event-id":"\#(UUID().uuidString.lowercased())"\#(trace)}"#
             try await database.query("""
                 INSERT INTO outbox (event_id, topic, key, payload, headers)
                 VALUES (gen_random_uuid(), \(topic), \(row.key), \(payload)::jsonb, \(headers)::jsonb)
@@ -77,6 +78,7 @@ final class TopicReader: Sendable {
         var sequence: Int
         var eventID: String
         var payload: String
+        var traceparent: String? = nil
     }
 
     private let records = Mutex<[Record]>([])
@@ -97,7 +99,8 @@ final class TopicReader: Sendable {
             let payload = message.valueString
             guard let object = try? JSONSerialization.jsonObject(with: Data(payload.utf8)) as? [String: Any],
                   let key = object["key"] as? String, let sequence = object["sequence"] as? Int else { continue }
-            let record = Record(key: key, sequence: sequence, eventID: message.headers.first(named: "event-id") ?? "", payload: payload)
+            let record = Record(key: key, sequence: sequence, eventID: message.headers.first(named: "event-id") ?? "", payload: payload,
+                                traceparent: message.headers.first(named: "traceparent"))
             records.withLock { $0.append(record) }
         }
     }
