@@ -95,14 +95,11 @@ public struct HistoryPartitions: Sendable {
                     DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM gone)
                     """, logger: logger)
             }
-            guard let detach = partition.detach else {
+            switch (partition.detach, partition.locking) {
+            case (nil, _):
                 // Detached already by a run that stopped before dropping it.
                 try await connection.query(PostgresQuery(unsafeSQL: partition.drop), logger: logger)
-                logger.info("history partition dropped", metadata: ["partition": "\(partition.name)"])
-                dropped.append(partition.name)
-                continue
-            }
-            if partition.locking {
+            case (let detach?, true):
                 // The inbox has a default partition, and PostgreSQL detaches from such a table only
                 // under its ACCESS EXCLUSIVE lock: waited for at most a second (writers queue
                 // behind the wait), tried again next run if it cannot be had.
@@ -116,7 +113,7 @@ public struct HistoryPartitions: Sendable {
                     _ = try? await connection.query("ROLLBACK", logger: logger)
                     throw error
                 }
-            } else {
+            case (let detach?, false):
                 try await connection.query(PostgresQuery(unsafeSQL: detach), logger: logger)
                 try await connection.query(PostgresQuery(unsafeSQL: partition.drop), logger: logger)
             }
