@@ -34,8 +34,8 @@ struct APISettings: Sendable {
         cacheLifetime = .seconds(try environment.integer("SETTLE_ORDER_CACHE_TTL_SECONDS", default: 60, in: 1...86_400))
         ingest = OrderIngest.Settings(
             maxBatch: try environment.integer("SETTLE_INGEST_BATCH_MAX", default: 256, in: 1...5_000),
-            maxWait: try environment.milliseconds("SETTLE_INGEST_BATCH_WAIT_MS", default: .milliseconds(2)),
-            concurrency: try environment.integer("SETTLE_INGEST_CONCURRENCY", default: 4, in: 1...64),
+            maxWait: try environment.milliseconds("SETTLE_INGEST_BATCH_WAIT_MS", default: .milliseconds(4)),
+            concurrency: try environment.integer("SETTLE_INGEST_CONCURRENCY", default: 2, in: 1...64),
             commitDeadline: try environment.milliseconds("SETTLE_INGEST_COMMIT_DEADLINE_MS", default: .seconds(5)),
             outcomeWait: try environment.milliseconds("SETTLE_INGEST_OUTCOME_WAIT_MS", default: .seconds(10))
         )
