@@ -17,7 +17,7 @@ struct RelaySettings: Sendable {
     init(environment: EnvironmentReader) throws(ConfigurationError) {
         batchSize = try environment.integer("SETTLE_RELAY_BATCH", default: 500, in: 1...10_000)
         pollInterval = try environment.milliseconds("SETTLE_RELAY_POLL_MS", default: .milliseconds(500))
-        linger = try environment.milliseconds("SETTLE_RELAY_LINGER_MS", default: .milliseconds(50))
+        linger = try environment.milliseconds("SETTLE_RELAY_LINGER_MS", default: .milliseconds(100))
         listen = try environment.bool("SETTLE_RELAY_LISTEN", default: true)
         statementDeadline = try environment.milliseconds("SETTLE_RELAY_STATEMENT_DEADLINE_MS", default: .seconds(10))
         topicPrefix = environment.string("SETTLE_TOPIC_PREFIX", default: "")
@@ -31,7 +31,7 @@ struct RelaySettings: Sendable {
     /// produce requests are paid per round, so under load the pause lets a round carry many
     /// commits' rows; light traffic makes small rounds and so short pauses, and a round of a
     /// single row (or a full one, with more waiting) is not followed by any. Rows arriving
-    /// faster than `lingerFullRows` per `linger` (2,000/s per relay by default) make every
+    /// faster than `lingerFullRows` per `linger` (1,000/s per relay by default) make every
     /// round big enough for the whole pause.
     func pause(afterSending sent: Int) -> Duration? {
         guard linger > .zero, sent > 1, sent < batchSize else { return nil }
