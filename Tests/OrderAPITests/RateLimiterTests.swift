@@ -80,20 +80,23 @@ struct RateLimiterTests {
                                   failOpen: true, lease: .milliseconds(50), keyspace: UniqueName.make("test:gcra") + ":")
         let start = ContinuousClock.now
         // Eight askers back to back, faster than the limit, so the key both leases and runs dry.
-        let allowed = await withTaskGroup(of: Int.self) { group in
+        let (asked, allowed) = await withTaskGroup(of: (Int, Int).self) { group in
             for _ in 0..<8 {
                 group.addTask {
+                    var asked = 0
                     var allowed = 0
                     while ContinuousClock.now - start < .seconds(1) {
+                        asked += 1
                         if await limiter.decide(subject: "steady")?.allowed == true { allowed += 1 }
                     }
-                    return allowed
+                    return (asked, allowed)
                 }
             }
-            return await group.reduce(0, +)
+            return await group.reduce((0, 0)) { ($0.0 + $1.0, $0.1 + $1.1) }
         }
         let elapsed = (ContinuousClock.now - start).seconds
-        #expect(allowed >= 2_000, "the burst was granted")
+        // On a starved machine the loop may ask fewer times than the burst: then all are allowed.
+        #expect(allowed >= min(2_000, asked), "the burst was granted: \(allowed) of \(asked) asks allowed")
         #expect(Double(allowed) <= 2_000 + 2_000 * elapsed + 1, "\(allowed) allowed in \(elapsed) s")
     }
 }
