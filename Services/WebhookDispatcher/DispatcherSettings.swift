@@ -19,6 +19,9 @@ struct DispatcherSettings: Sendable {
     /// How long a claim holds a delivery: longer than the HTTP time-out, so no delivery is ever
     /// sent twice at once; a sender killed mid-delivery leaves it to be claimed after this.
     var lease: Duration
+    /// Longest one fan-out, claim or record may take: past it its connection is closed (it went
+    /// silent) and the call is retried on another, so neither loop stalls behind it.
+    var statementDeadline: Duration
 
     init(environment: EnvironmentReader) throws(ConfigurationError) {
         group = environment.string("SETTLE_DISPATCHER_GROUP", default: "settle-dispatcher")
@@ -45,6 +48,7 @@ struct DispatcherSettings: Sendable {
             disableAfter: try environment.milliseconds("SETTLE_WEBHOOK_DISABLE_AFTER_MS", default: .seconds(5 * 86_400)))
         addresses = WebhookAddressPolicy(allowed: try environment.networks("SETTLE_WEBHOOK_ALLOWED_NETWORKS"))
         lease = try environment.milliseconds("SETTLE_WEBHOOK_LEASE_MS", default: timeout * 2 + .seconds(10))
+        statementDeadline = try environment.milliseconds("SETTLE_WEBHOOK_STATEMENT_DEADLINE_MS", default: .seconds(10))
         guard lease >= timeout + .seconds(1) else {
             throw ConfigurationError(variable: "SETTLE_WEBHOOK_LEASE_MS", expected: "at least the time-out (SETTLE_WEBHOOK_TIMEOUT_MS) plus 1000",
                                      actual: "\(lease)")

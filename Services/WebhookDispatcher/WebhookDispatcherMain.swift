@@ -24,7 +24,7 @@ struct WebhookDispatcherMain {
             configuration.timeout = .init(connect: .seconds(5))
             configuration.connectionPool = .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: settings.perEndpoint)
             let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-            let store = WebhookDeliveryStore(client: context.postgres, logger: context.logger)
+            let store = WebhookDeliveryStore(client: context.postgres, logger: context.logger, statementDeadline: settings.statementDeadline)
             let doorbell = Doorbell()
             let sender = DeliverySender(
                 store: store,

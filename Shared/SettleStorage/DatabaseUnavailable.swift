@@ -119,3 +119,25 @@ private final class Outcome<Value: Sendable>: Sendable {
         }
     }
 }
+
+extension PostgresClient {
+    /// Leases a connection for `body` with a deadline. A connection that goes silent (a server
+    /// gone without a FIN, a partition) leaves its statement unanswered for good, and postgres-nio
+    /// neither cancels it nor gives the connection back, so a deadline alone would leak one of
+    /// the pool's connections per stall until none were left. Past the deadline this one is
+    /// closed instead: the statement fails, the pool drops the connection and opens a new one,
+    /// and the caller gets `DatabaseUnavailable`. A transaction cut off so rolls back, unless
+    /// its COMMIT had already reached the server; callers must allow for either.
+    public func withConnection<Result: Sendable>(
+        deadline: Duration, _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        try await withConnection { connection in
+            do {
+                return try await DatabaseUnavailable.guarding(deadline: deadline) { try await body(connection) }
+            } catch let error as DatabaseUnavailable {
+                try? await connection.close()
+                throw error
+            }
+        }
+    }
+}

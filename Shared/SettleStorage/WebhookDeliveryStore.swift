@@ -10,8 +10,12 @@ import SettleDomain
 public struct WebhookDeliveryStore: Sendable {
     let client: PostgresClient
     let logger: Logger
+    /// The dispatcher's statements (fan-out, claim, record) each run within this on a connection
+    /// of their own, closed if it goes silent (`PostgresClient.withConnection(deadline:)`).
+    let statementDeadline: Duration
 
-    public init(client: PostgresClient, logger: Logger) {
+    public init(client: PostgresClient, logger: Logger, statementDeadline: Duration = .seconds(10)) {
+        self.statementDeadline = statementDeadline
         self.client = client
         self.logger = logger
     }
@@ -20,9 +24,15 @@ public struct WebhookDeliveryStore: Sendable {
     /// to its type and made no later than the event (none twice, however often the event
     /// arrives). Nil if there is no such event.
     public func fanOut(eventID: UUID, traceparent: String? = nil) async throws -> Int? {
+        try await client.withConnection(deadline: statementDeadline) { [logger] connection in
+            try await Self.fanOut(eventID: eventID, traceparent: traceparent, on: connection, logger: logger)
+        }
+    }
+
+    private static func fanOut(eventID: UUID, traceparent: String?, on connection: PostgresConnection, logger: Logger) async throws -> Int? {
         var known = false
         var written = 0
-        for try await (exists, count) in try await client.query("""
+        for try await (exists, count) in try await connection.query("""
             WITH event AS (SELECT id, merchant_id, type, created_at FROM events WHERE id = \(eventID)),
             written AS (
                 INSERT INTO webhook_deliveries (id, event_id, endpoint_id, status, next_attempt_at, traceparent)
@@ -70,17 +80,24 @@ public struct WebhookDeliveryStore: Sendable {
     /// row's lock. An endpoint whose circuit has just closed again (still `health.failures`
     /// failures in a row) gets one.
     public func claim(limit: Int, perEndpoint: Int, health: WebhookEndpointHealth, lease: Duration) async throws -> [Claimed] {
+        try await client.withConnection(deadline: statementDeadline) { [logger] connection in
+            try await Self.claim(limit: limit, perEndpoint: perEndpoint, health: health, lease: lease, on: connection, logger: logger)
+        }
+    }
+
+    private static func claim(limit: Int, perEndpoint: Int, health: WebhookEndpointHealth, lease: Duration,
+                              on connection: PostgresConnection, logger: Logger) async throws -> [Claimed] {
         let token = UUID()
         let leaseSeconds = lease.seconds
         var ids: [UUID] = []
-        for try await id in try await client.query(Self.claimQuery(limit: limit, perEndpoint: perEndpoint, failures: health.failures,
+        for try await id in try await connection.query(Self.claimQuery(limit: limit, perEndpoint: perEndpoint, failures: health.failures,
                                                                     leaseSeconds: leaseSeconds, token: token),
                                                     logger: logger).decode(UUID.self) {
             ids.append(id)
         }
         guard !ids.isEmpty else { return [] }
         var claimed: [Claimed] = []
-        for try await (id, eventID, endpointID, url, secret, previous, body, attempts, traceparent) in try await client.query("""
+        for try await (id, eventID, endpointID, url, secret, previous, body, attempts, traceparent) in try await connection.query("""
             SELECT d.id, d.event_id, e.id, e.url, e.secret, CASE WHEN e.previous_secret_expires_at > now() THEN e.previous_secret END,
                    settle_event_envelope(ev.id, ev.type, ev.merchant_id, ev.created_at, ev.data)::text, d.attempts, d.traceparent
             FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id JOIN events ev ON ev.id = d.event_id
@@ -167,57 +184,55 @@ public struct WebhookDeliveryStore: Sendable {
     public func record(_ delivery: Claimed, _ attempt: Attempt, decision: WebhookRetryPolicy.Decision, health: WebhookEndpointHealth,
                        deadLetterTopic: String) async throws -> Bool {
         let latencyMs = Int32(clamping: attempt.latency.milliseconds)
-        let status: String
-        var retryInSeconds = 0.0
-        switch decision {
-        case .delivered: status = "succeeded"
-        case .retry(let after):
-            status = "pending"
-            retryInSeconds = after.seconds
-        case .dead, .gone: status = "dead"
+        let (status, retryInSeconds): (String, Double) = switch decision {
+        case .delivered: ("succeeded", 0)
+        case .retry(let after): ("pending", after.seconds)
+        case .dead, .gone: ("dead", 0)
         }
         let succeeded = decision == .delivered
         let code = attempt.statusCode.map(Int32.init)
-        return try await client.withTransaction(logger: logger) { connection in
-            var owned = false
-            for try await _ in try await connection.query("""
-                UPDATE webhook_deliveries
-                SET status = \(status), next_attempt_at = now() + make_interval(secs => \(retryInSeconds)),
-                    last_status_code = \(code), last_error = \(attempt.error), last_response = \(attempt.responseBody),
-                    delivered_at = CASE WHEN \(succeeded) THEN now() END, lease_until = NULL, lease_token = NULL, updated_at = now()
-                WHERE id = \(delivery.id) AND lease_token = \(delivery.token)
-                RETURNING 1
-                """, logger: logger) { owned = true }
-            guard owned else { return false }
-            try await connection.query("""
-                INSERT INTO webhook_attempts (delivery_id, attempt, attempted_at, status_code, latency_ms, response_body, error)
-                VALUES (\(delivery.id), \(Int32(delivery.attempt)), \(attempt.startedAt), \(code), \(latencyMs), \(attempt.responseBody), \(attempt.error))
-                ON CONFLICT (delivery_id, attempt) DO NOTHING
-                """, logger: logger)
-            if succeeded {
+        return try await client.withConnection(deadline: statementDeadline) { [logger] connection in
+            try await connection.withTransaction(logger: logger) { connection in
+                var owned = false
+                for try await _ in try await connection.query("""
+                    UPDATE webhook_deliveries
+                    SET status = \(status), next_attempt_at = now() + make_interval(secs => \(retryInSeconds)),
+                        last_status_code = \(code), last_error = \(attempt.error), last_response = \(attempt.responseBody),
+                        delivered_at = CASE WHEN \(succeeded) THEN now() END, lease_until = NULL, lease_token = NULL, updated_at = now()
+                    WHERE id = \(delivery.id) AND lease_token = \(delivery.token)
+                    RETURNING 1
+                    """, logger: logger) { owned = true }
+                guard owned else { return false }
                 try await connection.query("""
-                    UPDATE webhook_endpoints SET consecutive_failures = 0, failing_since = NULL, circuit_open_until = NULL
-                    WHERE id = \(delivery.endpointID) AND consecutive_failures > 0
+                    INSERT INTO webhook_attempts (delivery_id, attempt, attempted_at, status_code, latency_ms, response_body, error)
+                    VALUES (\(delivery.id), \(Int32(delivery.attempt)), \(attempt.startedAt), \(code), \(latencyMs), \(attempt.responseBody), \(attempt.error))
+                    ON CONFLICT (delivery_id, attempt) DO NOTHING
                     """, logger: logger)
-            } else if try await Self.recordFailure(of: delivery.endpointID, gone: decision == .gone, health: health, on: connection, logger: logger) {
-                try await Self.recordDisabled(delivery.endpointID, on: connection, logger: logger)
+                if succeeded {
+                    try await connection.query("""
+                        UPDATE webhook_endpoints SET consecutive_failures = 0, failing_since = NULL, circuit_open_until = NULL
+                        WHERE id = \(delivery.endpointID) AND consecutive_failures > 0
+                        """, logger: logger)
+                } else if try await Self.recordFailure(of: delivery.endpointID, gone: decision == .gone, health: health, on: connection, logger: logger) {
+                    try await Self.recordDisabled(delivery.endpointID, on: connection, logger: logger)
+                }
+                if status == "dead" {
+                    let errorClass = decision == .gone ? "endpoint_gone" : "webhook_attempts_exhausted"
+                    let message = attempt.statusCode.map { "the last attempt was answered \($0)" } ?? (attempt.error ?? "the last attempt failed")
+                    try await connection.query("""
+                        INSERT INTO outbox (event_id, topic, key, payload, headers)
+                        SELECT gen_random_uuid(), \(deadLetterTopic), coalesce(ev.order_id, ev.id)::text,
+                               settle_event_envelope(ev.id, ev.type, ev.merchant_id, ev.created_at, ev.data),
+                               settle_outbox_headers(ev.id, ev.type, \(TraceParent.random())) || jsonb_build_object(
+                                   'dlq-original-topic', \(KafkaTopics.payments), 'dlq-consumer-group', 'settle-dispatcher',
+                                   'dlq-error-class', \(errorClass), 'dlq-error-message', \(message),
+                                   'dlq-attempts', \(String(delivery.attempt)), 'dlq-webhook-endpoint-id', \(delivery.endpointID),
+                                   'dlq-webhook-delivery-id', \(delivery.id))
+                        FROM events ev WHERE ev.id = \(delivery.eventID)
+                        """, logger: logger)
+                }
+                return true
             }
-            if status == "dead" {
-                let errorClass = decision == .gone ? "endpoint_gone" : "webhook_attempts_exhausted"
-                let message = attempt.statusCode.map { "the last attempt was answered \($0)" } ?? (attempt.error ?? "the last attempt failed")
-                try await connection.query("""
-                    INSERT INTO outbox (event_id, topic, key, payload, headers)
-                    SELECT gen_random_uuid(), \(deadLetterTopic), coalesce(ev.order_id, ev.id)::text,
-                           settle_event_envelope(ev.id, ev.type, ev.merchant_id, ev.created_at, ev.data),
-                           settle_outbox_headers(ev.id, ev.type, \(TraceParent.random())) || jsonb_build_object(
-                               'dlq-original-topic', \(KafkaTopics.payments), 'dlq-consumer-group', 'settle-dispatcher',
-                               'dlq-error-class', \(errorClass), 'dlq-error-message', \(message),
-                               'dlq-attempts', \(String(delivery.attempt)), 'dlq-webhook-endpoint-id', \(delivery.endpointID),
-                               'dlq-webhook-delivery-id', \(delivery.id))
-                    FROM events ev WHERE ev.id = \(delivery.eventID)
-                    """, logger: logger)
-            }
-            return true
         }
     }
 

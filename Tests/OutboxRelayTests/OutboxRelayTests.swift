@@ -108,13 +108,11 @@ struct OutboxRelayTests {
     @Test("Its database connections go silent (a vanished peer, a partition: nothing answered, nothing closed): the stalled statement fails at its deadline, a new session takes the shards, and every row is published in order")
     func silentDatabaseConnection() async throws {
         try await RelayFixture.run { fixture in
-            let proxy = try await StallingProxy.start(to: fixture.databaseURL.host ?? "127.0.0.1", port: fixture.databaseURL.port ?? 5432)
-            var through = try #require(URLComponents(url: fixture.databaseURL, resolvingAgainstBaseURL: false))
-            through.port = proxy.port
+            let (proxy, through) = try await StallingProxy.start(before: fixture.databaseURL)
             let reader = try TopicReader(fixture)
             async let reading: Void = reader.run()
             let relay = try fixture.startRelay(environment: [
-                "DATABASE_URL": try #require(through.url).absoluteString, "SETTLE_RELAY_STATEMENT_DEADLINE_MS": "1000",
+                "DATABASE_URL": through.absoluteString, "SETTLE_RELAY_STATEMENT_DEADLINE_MS": "1000",
             ])
             let rows = Self.stream(keys: 10, perKey: 20)
             try await fixture.insert(Array(rows.prefix(100)))

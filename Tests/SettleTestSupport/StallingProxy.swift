@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -32,6 +33,15 @@ public final class StallingProxy: Sendable {
             }
             .bind(host: "127.0.0.1", port: 0).get()
         return StallingProxy(port: server.localAddress?.port ?? 0, server: server, generation: generation)
+    }
+
+    /// A proxy in front of the server `url` names, and `url` with the proxy's port instead.
+    public static func start(before url: URL) async throws -> (StallingProxy, URL) {
+        let proxy = try await start(to: url.host ?? "127.0.0.1", port: url.port ?? 5432)
+        var through = URLComponents(url: url, resolvingAgainstBaseURL: false)
+        through?.port = proxy.port
+        guard let routed = through?.url else { throw URLError(.badURL) }
+        return (proxy, routed)
     }
 
     private init(port: Int, server: any Channel, generation: Generation) {

@@ -80,6 +80,18 @@ struct DispatcherFixture: Sendable {
         }
 
         func totals() async throws -> [String: Any] { try await DispatcherFixture.json(url + "/deliveries") }
+
+        /// Waits until every event arrived; on failure says so with the end of `dispatcher`'s log.
+        func awaitAll(_ events: [UUID], _ what: String, within: Duration, dispatcher: ChildProcess) async throws {
+            do {
+                try await eventually(what, within: within) {
+                    for event in events where try await received(event) < 1 { return false }
+                    return true
+                }
+            } catch {
+                throw Failure(description: "\(error); the dispatcher's log ends:\n\(dispatcher.errorTail(40))")
+            }
+        }
     }
 
     func startSink() async throws -> Sink {

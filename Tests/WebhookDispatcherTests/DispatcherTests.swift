@@ -175,11 +175,7 @@ struct DispatcherTests {
                 let dispatcher = try await fixture.startDispatcher(["SETTLE_LOG_LEVEL": "warning"], port: operations.port)
                 var events: [UUID] = []
                 for _ in 0..<5 { events.append(try await fixture.publishEvent()) }
-                let before = events
-                try await eventually("the first events to arrive") {
-                    for event in before where try await sink.received(event) < 1 { return false }
-                    return true
-                }
+                try await sink.awaitAll(events, "the first events to arrive", within: .seconds(30), dispatcher: dispatcher)
                 // Recorded now, published while the database is down: the fan-out must wait for it, not skip them.
                 var recorded: [(UUID, UUID)] = []
                 for _ in 0..<5 {
@@ -198,17 +194,9 @@ struct DispatcherTests {
                 try await server.startServer()
                 events += recorded.map(\.0)
                 for _ in 0..<5 { events.append(try await fixture.publishEvent()) }
-                let all = events
                 // postgres-nio's pool retries a lost server with a backoff that grows towards a
                 // minute, so a long outage on a loaded machine may take that long to be noticed over.
-                do {
-                    try await eventually("every event to arrive", within: .seconds(120)) {
-                        for event in all where try await sink.received(event) < 1 { return false }
-                        return true
-                    }
-                } catch {
-                    throw DispatcherFixture.Failure(description: "\(error); the dispatcher's log ends:\n\(dispatcher.errorTail(40))")
-                }
+                try await sink.awaitAll(events, "every event to arrive", within: .seconds(120), dispatcher: dispatcher)
                 try await eventually("every delivery to be recorded") { try await fixture.deliveries(endpoint.id) == ["succeeded": 15] }
                 #expect(dispatcher.isRunning, "the dispatcher rode out the restart")
             }
@@ -217,6 +205,34 @@ struct DispatcherTests {
             throw error
         }
         await server.destroy()
+    }
+
+    @Test("Its database connections go silent (a vanished peer, a partition: nothing answered, nothing closed): each stalled statement fails at its deadline, and every later event is still fanned out and delivered")
+    func silentDatabaseConnections() async throws {
+        try await DispatcherFixture.run { fixture in
+            let (proxy, through) = try await StallingProxy.start(before: fixture.databaseURL)
+            let sink = try await fixture.startSink()
+            let endpoint = try await fixture.endpoint(sink.hooks("silent"))
+            try await sink.setSecrets([endpoint.secret])
+            let dispatcher = try await fixture.startDispatcher([
+                "DATABASE_URL": through.absoluteString, "SETTLE_WEBHOOK_STATEMENT_DEADLINE_MS": "1000",
+                "SETTLE_LOG_LEVEL": "warning",
+            ])
+            var events: [UUID] = []
+            for _ in 0..<5 { events.append(try await fixture.publishEvent()) }
+            try await sink.awaitAll(events, "the first events to arrive", within: .seconds(30), dispatcher: dispatcher)
+            // Each time, every connection the dispatcher has then stays open and answers nothing, the
+            // sender's claim among them (it asks every 50 ms); connections it makes later work.
+            // Three stalls: a deadline that left its silent connection leased would have used up
+            // the pool (four connections in tests) by the last.
+            for stall in 1...3 {
+                proxy.stall()
+                for _ in 0..<4 { events.append(try await fixture.publishEvent()) }
+                try await sink.awaitAll(events, "every event to arrive after stall \(stall)", within: .seconds(45), dispatcher: dispatcher)
+            }
+            try await eventually("every delivery to be recorded") { try await fixture.deliveries(endpoint.id) == ["succeeded": 17] }
+            try await proxy.stop()
+        }
     }
 
     @Test("A backlog of 1,100 due deliveries to a half-open, hanging endpoint does not hide a healthy endpoint's newer delivery")
