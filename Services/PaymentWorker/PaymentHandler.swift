@@ -20,11 +20,6 @@ struct PaymentHandler: Sendable {
     let processor: ProcessorClient
     let cache: OrderCache
     let logger: Logger
-    /// The longest a statement may take. postgres-nio was seen to leave a query unanswered for
-    /// good when PostgreSQL went away under it (an immediate shutdown), which stalled the
-    /// partition with no error; past the deadline the attempt fails as transient and is retried.
-    /// A transaction that commits after all is found in the inbox on the retry and skipped.
-    var statementDeadline: Duration = .seconds(10)
 
     static func outcomes(_ kind: String, _ outcome: String) -> Counter {
         Counter(label: "settle_worker_\(kind)_total", dimensions: [("outcome", outcome)])
@@ -81,9 +76,7 @@ struct PaymentHandler: Sendable {
         var metadata: Logger.Metadata = ["order_id": "\(envelope.orderID.lowercased)", "event_id": "\(envelope.id.lowercased)",
                                          "event_type": "\(envelope.type)"]
         let store = store
-        guard let subject = try await DatabaseUnavailable.guarding(deadline: statementDeadline, {
-                  try await store.subject(order: envelope.orderID, event: envelope.id)
-              }),
+        guard let subject = try await store.subject(order: envelope.orderID, event: envelope.id),
               subject.order.merchantID == envelope.merchantID else {
             throw WorkerFailure.permanent("unknown_order", "no order \(envelope.orderID.lowercased) of merchant \(envelope.merchantID.lowercased)")
         }
@@ -102,10 +95,8 @@ struct PaymentHandler: Sendable {
         }
         let decision = try await act(subject.order)
         let traceparent = SettleTracing.traceparent()
-        let recorded = try await DatabaseUnavailable.guarding(deadline: statementDeadline) {
-            try await store.record(order: envelope.orderID, consumed: envelope.id, from: from, to: decision.status,
-                                   failureCode: decision.failureCode, eventType: decision.event, traceparent: traceparent)
-        }
+        let recorded = try await store.record(order: envelope.orderID, consumed: envelope.id, from: from, to: decision.status,
+                                              failureCode: decision.failureCode, eventType: decision.event, traceparent: traceparent)
         switch recorded {
         case .recorded(let order):
             // Before the offset commit: once the outcome was recorded, no read may show the state before it.

@@ -81,7 +81,7 @@ final class PaymentWorker: Service, Sendable {
                 ]).record(lags[partition] ?? 0)
             }
             reported.formUnion(lags.keys)
-            if let depth = try? await DatabaseUnavailable.guarding(deadline: .seconds(10), { [deadLetters] in try await deadLetters.depth() }) {
+            if let depth = try? await deadLetters.depth() {
                 Gauge(label: "settle_dlq_depth", dimensions: [("topic", topics.deadLetter)]).record(depth[topics.deadLetter] ?? 0)
             }
             // Shutting down or cancelled: stop here, or this loop would spin without its sleep.

@@ -27,9 +27,10 @@ struct PaymentWorkerMain {
             configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 64)
             let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
 
-            let deadLetters = DeadLetterStore(client: context.postgres, logger: context.logger)
+            let deadLetters = DeadLetterStore(client: context.postgres, logger: context.logger, statementDeadline: settings.statementDeadline)
             let handler = PaymentHandler(
-                store: PaymentStore(client: context.postgres, consumer: settings.group, logger: context.logger),
+                store: PaymentStore(client: context.postgres, consumer: settings.group, logger: context.logger,
+                                    statementDeadline: settings.statementDeadline),
                 processor: ProcessorClient(http: http, baseURL: settings.processorURL, timeout: settings.processorTimeout),
                 cache: OrderCache(redis: context.redis, lifetime: settings.cacheLifetime, logger: context.logger),
                 logger: context.logger)

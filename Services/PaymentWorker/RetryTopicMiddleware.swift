@@ -96,8 +96,9 @@ struct RetryTopicMiddleware: Sendable {
             headers: own.map { (Self.text($0.key), Self.text($0.stringValue ?? "")) },
             errorClass: failure.errorClass, errorMessage: Self.text(failure.message), attempts: tries, deadLetterCount: count,
             firstFailedAt: failedAt)
-        // With a deadline, like the handler's statements: a query left unanswered must not stall the partition.
-        try await DatabaseUnavailable.guarding(deadline: .seconds(10)) { try await deadLetters.insert(letter) }
+        // Within the store's statement deadline, like the handler's statements: a query left
+        // unanswered must not stall the partition.
+        try await deadLetters.insert(letter)
         let dead = own + [
             KafkaHeader(key: "dlq-original-topic", value: topics.main),
             KafkaHeader(key: "dlq-original-partition", value: originalPartition),

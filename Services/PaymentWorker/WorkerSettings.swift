@@ -15,6 +15,9 @@ struct WorkerSettings: Sendable {
     /// How long a message waits on each retry topic before it is tried again.
     var retryDelays: [Duration]
     var cacheLifetime: Duration
+    /// Longest one read or record of an outcome may take: past it its connection is closed (it
+    /// went silent) and the attempt fails as transient and is retried on a new one.
+    var statementDeadline: Duration
 
     init(environment: EnvironmentReader) throws(ConfigurationError) {
         processorURL = try environment.url("SETTLE_PROCESSOR_URL", default: "http://127.0.0.1:7181", schemes: ["http", "https"])
@@ -31,6 +34,7 @@ struct WorkerSettings: Sendable {
                                      expected: "\(KafkaTopics.ordersRetry.count) comma-separated millisecond delays", actual: delays)
         }
         retryDelays = parsed.map { .milliseconds($0) }
+        statementDeadline = try environment.milliseconds("SETTLE_WORKER_STATEMENT_DEADLINE_MS", default: .seconds(10))
         cacheLifetime = .seconds(try environment.integer("SETTLE_ORDER_CACHE_TTL_SECONDS", default: 60, in: 1...86_400))
     }
 }

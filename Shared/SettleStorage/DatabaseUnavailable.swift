@@ -121,23 +121,58 @@ private final class Outcome<Value: Sendable>: Sendable {
 }
 
 extension PostgresClient {
-    /// Leases a connection for `body` with a deadline. A connection that goes silent (a server
-    /// gone without a FIN, a partition) leaves its statement unanswered for good, and postgres-nio
-    /// neither cancels it nor gives the connection back, so a deadline alone would leak one of
-    /// the pool's connections per stall until none were left. Past the deadline this one is
-    /// closed instead: the statement fails, the pool drops the connection and opens a new one,
-    /// and the caller gets `DatabaseUnavailable`. A transaction cut off so rolls back, unless
-    /// its COMMIT had already reached the server; callers must allow for either.
+    /// Leases a connection for `body`, lease and statements together within `deadline`. A
+    /// connection that goes silent (a server gone without a FIN, a partition) leaves its statement
+    /// unanswered for good, and postgres-nio neither cancels it nor gives the connection back, so a
+    /// deadline alone would leak one of the pool's connections per stall until none were left.
+    /// Past the deadline this one is closed instead: its statement fails, the pool drops it and
+    /// opens a new one, and the caller gets `DatabaseUnavailable`. A transaction cut off so rolls
+    /// back, unless its COMMIT had already reached the server; callers must allow for either.
     public func withConnection<Result: Sendable>(
         deadline: Duration, _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
-        try await withConnection { connection in
-            do {
-                return try await DatabaseUnavailable.guarding(deadline: deadline) { try await body(connection) }
-            } catch let error as DatabaseUnavailable {
-                try? await connection.close()
-                throw error
+        let lease = LeaseState()
+        do {
+            return try await DatabaseUnavailable.guarding(deadline: deadline) {
+                try await self.withConnection { connection in
+                    guard lease.lease(connection) else { throw DatabaseUnavailable(reason: "no answer within \(deadline)") }
+                    defer { lease.release() }
+                    return try await body(connection)
+                }
             }
+        } catch let error as DatabaseUnavailable {
+            lease.abandon()
+            throw error
+        }
+    }
+}
+
+/// Whether a connection leased under a deadline is still the caller's. Once it is back in the
+/// pool it may be another caller's and must not be closed; until then, abandoning closes it
+/// (under the lock, so the pool cannot have it back first).
+private final class LeaseState: Sendable {
+    private enum State { case waiting, leased(PostgresConnection), released, abandoned }
+    private let state = Mutex<State>(.waiting)
+
+    /// False if the caller gave up before the lease came.
+    func lease(_ connection: PostgresConnection) -> Bool {
+        state.withLock { state in
+            guard case .waiting = state else { return false }
+            state = .leased(connection)
+            return true
+        }
+    }
+
+    func release() {
+        state.withLock { state in
+            if case .leased = state { state = .released }
+        }
+    }
+
+    func abandon() {
+        state.withLock { state in
+            if case .leased(let connection) = state { connection.close().whenComplete { _ in } }
+            state = .abandoned
         }
     }
 }

@@ -7,8 +7,13 @@ import PostgresNIO
 public struct DeadLetterStore: Sendable {
     let client: PostgresClient
     let logger: Logger
+    /// Longest a consumer's insert or the depth gauge's count may take, lease included: past it
+    /// the connection is closed (`PostgresClient.withConnection(deadline:)`), so a silent one
+    /// stalls neither a partition nor the pool.
+    let statementDeadline: Duration
 
-    public init(client: PostgresClient, logger: Logger) {
+    public init(client: PostgresClient, logger: Logger, statementDeadline: Duration = .seconds(10)) {
+        self.statementDeadline = statementDeadline
         self.client = client
         self.logger = logger
     }
@@ -17,15 +22,17 @@ public struct DeadLetterStore: Sendable {
     public func insert(_ letter: DeadLetter) async throws {
         let headers = String(decoding: try JSONEncoder().encode(letter.headers.map { ["key": $0.key, "value": $0.value] }), as: UTF8.self)
         let payload = ByteBuffer(bytes: letter.payload)
-        try await client.query("""
-            INSERT INTO dead_letters (topic, original_topic, source_topic, source_partition, source_offset, consumer_group,
-                                      event_id, key, payload, headers, error_class, error_message, attempts,
-                                      dead_letter_count, first_failed_at)
-            VALUES (\(letter.topic), \(letter.originalTopic), \(letter.sourceTopic), \(letter.sourcePartition), \(letter.sourceOffset),
-                    \(letter.consumerGroup), \(letter.eventID), \(letter.key), \(payload), \(headers)::jsonb, \(letter.errorClass),
-                    \(letter.errorMessage), \(letter.attempts), \(letter.deadLetterCount), \(letter.firstFailedAt))
-            ON CONFLICT (consumer_group, source_topic, source_partition, source_offset, md5(payload)) DO NOTHING
-            """, logger: logger)
+        try await client.withConnection(deadline: statementDeadline) { [logger] connection in
+            try await connection.query("""
+                INSERT INTO dead_letters (topic, original_topic, source_topic, source_partition, source_offset, consumer_group,
+                                          event_id, key, payload, headers, error_class, error_message, attempts,
+                                          dead_letter_count, first_failed_at)
+                VALUES (\(letter.topic), \(letter.originalTopic), \(letter.sourceTopic), \(letter.sourcePartition), \(letter.sourceOffset),
+                        \(letter.consumerGroup), \(letter.eventID), \(letter.key), \(payload), \(headers)::jsonb, \(letter.errorClass),
+                        \(letter.errorMessage), \(letter.attempts), \(letter.deadLetterCount), \(letter.firstFailedAt))
+                ON CONFLICT (consumer_group, source_topic, source_partition, source_offset, md5(payload)) DO NOTHING
+                """, logger: logger)
+        }
     }
 
     /// Dead letters not replayed yet, oldest first, of one dead-letter topic or all.
@@ -78,11 +85,13 @@ public struct DeadLetterStore: Sendable {
 
     /// Dead letters not replayed, per dead-letter topic (the DLQ-depth gauge).
     public func depth() async throws -> [String: Int] {
-        let rows = try await client.query(
-            "SELECT topic, count(*)::int FROM dead_letters WHERE replayed_at IS NULL GROUP BY topic", logger: logger)
-        var depth: [String: Int] = [:]
-        for try await (topic, count) in rows.decode((String, Int).self) { depth[topic] = count }
-        return depth
+        try await client.withConnection(deadline: statementDeadline) { [logger] connection in
+            let rows = try await connection.query(
+                "SELECT topic, count(*)::int FROM dead_letters WHERE replayed_at IS NULL GROUP BY topic", logger: logger)
+            var depth: [String: Int] = [:]
+            for try await (topic, count) in rows.decode((String, Int).self) { depth[topic] = count }
+            return depth
+        }
     }
 
     private static let columns = """

@@ -14,8 +14,15 @@ public struct PaymentStore: Sendable {
     let logger: Logger
     /// The inbox's consumer name (the consumer group).
     let consumer: String
+    /// The longest a read or a record may take, lease included. postgres-nio was seen to leave a
+    /// query unanswered for good when PostgreSQL went away under it (an immediate shutdown), which
+    /// stalled the partition with no error. Past the deadline the connection is closed
+    /// (`PostgresClient.withConnection(deadline:)`) and the attempt fails as transient; a record
+    /// that committed after all is found in the inbox on the retry and skipped.
+    let statementDeadline: Duration
 
-    public init(client: PostgresClient, consumer: String, logger: Logger) {
+    public init(client: PostgresClient, consumer: String, logger: Logger, statementDeadline: Duration = .seconds(10)) {
+        self.statementDeadline = statementDeadline
         self.client = client
         self.consumer = consumer
         self.logger = logger
@@ -29,7 +36,14 @@ public struct PaymentStore: Sendable {
 
     /// The order (nil when there is none) and whether `event` is in the inbox, in one round trip.
     public func subject(order id: UUID, event: UUID) async throws -> Subject? {
-        let rows = try await client.query(Self.subjectQuery(order: id, event: event, consumer: consumer), logger: logger)
+        try await client.withConnection(deadline: statementDeadline) { [consumer, logger] connection in
+            try await Self.subject(order: id, event: event, consumer: consumer, on: connection, logger: logger)
+        }
+    }
+
+    private static func subject(order id: UUID, event: UUID, consumer: String, on connection: PostgresConnection,
+                                logger: Logger) async throws -> Subject? {
+        let rows = try await connection.query(Self.subjectQuery(order: id, event: event, consumer: consumer), logger: logger)
         for try await (id, merchant, amount, currency, method, description, metadata, status, failure, created, version, handled)
             in rows.decode((UUID, UUID, Int64, String, String, String?, String, String, String?, Date, Int32, Bool).self) {
             let order = try OrderRow.order((id, merchant, amount, currency, method, description, metadata, status, failure, created, version))
@@ -65,31 +79,33 @@ public struct PaymentStore: Sendable {
     /// order is commit order (migration 0006).
     public func record(order id: UUID, consumed event: UUID, from: OrderStatus, to: OrderStatus, failureCode: String?,
                        eventType: EventType, traceparent: String? = nil) async throws -> Recorded {
-        try await client.withTransaction(logger: logger) { connection in
-            let locked = try await connection.query(
-                "SELECT status FROM orders WHERE id = \(id) FOR UPDATE", logger: logger)
-            var current: String?
-            for try await status in locked.decode(String.self) { current = status }
-            guard let current, let status = OrderStatus(rawValue: current) else {
-                throw CorruptRow(table: "orders", detail: "order \(id) vanished while it was being charged")
+        try await client.withConnection(deadline: statementDeadline) { [consumer, logger] connection in
+            try await connection.withTransaction(logger: logger) { connection in
+                let locked = try await connection.query(
+                    "SELECT status FROM orders WHERE id = \(id) FOR UPDATE", logger: logger)
+                var current: String?
+                for try await status in locked.decode(String.self) { current = status }
+                guard let current, let status = OrderStatus(rawValue: current) else {
+                    throw CorruptRow(table: "orders", detail: "order \(id) vanished while it was being charged")
+                }
+                let inserted = try await connection.query("""
+                    INSERT INTO inbox (consumer, event_id) VALUES (\(consumer), \(event)) ON CONFLICT DO NOTHING RETURNING 1
+                    """, logger: logger)
+                var fresh = false
+                for try await _ in inserted.decode(Int.self) { fresh = true }
+                guard fresh else { return .duplicate }
+                guard status == from else { return .stale(status) }
+                let updated = try await OrderRow.orders(try await connection.query("""
+                    UPDATE orders SET status = \(to.rawValue), failure_code = \(failureCode), version = version + 1, updated_at = now()
+                    WHERE id = \(id)
+                    RETURNING \(unescaped: OrderRow.selectList)
+                    """, logger: logger))
+                guard let order = updated.first else { throw CorruptRow(table: "orders", detail: "order \(id) not updated") }
+                let outcome = Event(id: UUIDv7.make(), merchantID: order.merchantID, orderID: order.id, type: eventType,
+                                    order: order, createdAt: Date())
+                try await EventWriter.insert(outcome, traceparent: traceparent, on: connection, logger: logger)
+                return .recorded(order)
             }
-            let inserted = try await connection.query("""
-                INSERT INTO inbox (consumer, event_id) VALUES (\(consumer), \(event)) ON CONFLICT DO NOTHING RETURNING 1
-                """, logger: logger)
-            var fresh = false
-            for try await _ in inserted.decode(Int.self) { fresh = true }
-            guard fresh else { return .duplicate }
-            guard status == from else { return .stale(status) }
-            let updated = try await OrderRow.orders(try await connection.query("""
-                UPDATE orders SET status = \(to.rawValue), failure_code = \(failureCode), version = version + 1, updated_at = now()
-                WHERE id = \(id)
-                RETURNING \(unescaped: OrderRow.selectList)
-                """, logger: logger))
-            guard let order = updated.first else { throw CorruptRow(table: "orders", detail: "order \(id) not updated") }
-            let outcome = Event(id: UUIDv7.make(), merchantID: order.merchantID, orderID: order.id, type: eventType,
-                                order: order, createdAt: Date())
-            try await EventWriter.insert(outcome, traceparent: traceparent, on: connection, logger: logger)
-            return .recorded(order)
         }
     }
 }

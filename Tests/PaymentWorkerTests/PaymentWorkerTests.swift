@@ -46,6 +46,39 @@ struct PaymentWorkerTests {
         }
     }
 
+    @Test("Its database connections go silent three times (a vanished peer, a partition: nothing answered, nothing closed): every order still settles, each charged once")
+    func silentDatabaseConnections() async throws {
+        try await WorkerFixture.run { fixture in
+            let (proxy, through) = try await StallingProxy.start(before: fixture.databaseURL)
+            let worker = try await fixture.startWorker([
+                "DATABASE_URL": through.absoluteString, "SETTLE_WORKER_STATEMENT_DEADLINE_MS": "1000", "SETTLE_LOG_LEVEL": "warning",
+            ])
+            var orders = try await fixture.createOrders(Array(repeating: "pm_card_ok", count: 5))
+            // Each time, every connection the worker has then stays open and answers nothing;
+            // connections it makes later work. A deadline that left its silent connection leased
+            // would have used up the pool (four connections in tests) by the last stall.
+            for stall in 0...3 {
+                if stall > 0 {
+                    proxy.stall()
+                    orders += try await fixture.createOrders(Array(repeating: "pm_card_ok", count: 4))
+                }
+                let all = orders
+                do {
+                    try await eventually("every order to succeed after stall \(stall)", within: .seconds(45)) {
+                        try await fixture.statuses(all) == ["succeeded": all.count]
+                    }
+                } catch {
+                    throw WorkerFixture.Failure(description: "\(error); the worker's log ends:\n\(worker.process.errorTail(40))")
+                }
+            }
+            for order in orders { #expect(try await fixture.counts(order).charges == 1) }
+            #expect(try await fixture.paymentEvents(orders).values.allSatisfy { $0 == 1 })
+            #expect(try await fixture.deadLetters().isEmpty)
+            try await fixture.kill(worker, SIGTERM)
+            try await proxy.stop()
+        }
+    }
+
     @Test("The same order event delivered twice: one charge, one terminal event")
     func duplicateDelivery() async throws {
         try await WorkerFixture.run { fixture in
