@@ -186,15 +186,16 @@ final class OutboxRelay: Service, Sendable {
         let messages = rows.map { row in
             var headers = row.headers
             var span: (any Span)?
+            let topic = settings.topicPrefix + row.topic
             if let traceparent = headers[SettleTracing.header], traceparent.hasSuffix("-01") {
                 let started = startSpan("settle-relay publish", context: SettleTracing.context(traceparent: traceparent), ofKind: .producer)
-                started.attributes["messaging.destination.name"] = settings.topicPrefix + row.topic
+                started.attributes["messaging.destination.name"] = topic
                 started.attributes["settle.event_id"] = row.eventID.lowercased
                 headers[SettleTracing.header] = SettleTracing.traceparent(of: started.context) ?? traceparent
                 span = started
             }
             spans.append(span)
-            return KafkaProducerMessage(topic: settings.topicPrefix + row.topic, key: Array(row.key.utf8), value: Array(row.payload.utf8),
+            return KafkaProducerMessage(topic: topic, key: Array(row.key.utf8), value: Array(row.payload.utf8),
                                         headers: headers.sorted { $0.key < $1.key }.map { KafkaHeader(key: $0.key, value: $0.value) })
         }
         let results = await producers.producer.sendAll(messages)

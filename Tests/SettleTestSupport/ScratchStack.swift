@@ -42,4 +42,15 @@ public struct ScratchStack: Sendable {
     public func settle(_ arguments: [String]) async throws -> String {
         try await Tool.output(Self.settle, arguments, environment: environment)
     }
+
+    /// The last `count` warnings and errors in each service's log, for a failure's message (the
+    /// logs go with the scratch home when the test ends).
+    public func warnings(_ services: [String], count: Int = 15) -> String {
+        services.map { service in
+            let log = (try? String(contentsOf: home.appendingPathComponent("logs/\(service).log"), encoding: .utf8)) ?? ""
+            let lines = log.split(separator: "\n").filter { $0.contains(#""level":"warning""#) || $0.contains(#""level":"error""#) }
+            return "--- \(service), its last \(min(count, lines.count)) of \(lines.count) warnings and errors:\n"
+                + lines.suffix(count).map { String($0.prefix(600)) }.joined(separator: "\n")
+        }.joined(separator: "\n")
+    }
 }

@@ -7,6 +7,8 @@ import Testing
 /// its kills disturb no other test.
 @Suite("settle chaos")
 struct ChaosTests {
+    static let services = ["settle-relay-1", "settle-relay-2", "settle-worker-1", "settle-worker-2", "settle-dispatcher"]
+
     @Test("The same seed gives the same schedule; another seed another one")
     func seededSchedule() async throws {
         let settle = TestStack.executable("settle").path
@@ -37,11 +39,11 @@ struct ChaosTests {
             let kills = try await stack.settle([
                 "chaos", "--orders", "240", "--rate", "30", "--kills", "5", "--seed", "7", "--faults", "--settle", "120",
             ])
-            #expect(kills.contains("the contract held"), "\(kills)")
+            #expect(kills.contains("the contract held"), "\(kills)\n\(stack.warnings(Self.services))")
             #expect(kills.contains("5 of 5 disruptions done"), "\(kills)")
             let killed = try newestReport()
             let journal = try String(contentsOf: killed.appendingPathComponent("chaos.log"), encoding: .utf8)
-            for service in ["settle-relay-1", "settle-relay-2", "settle-worker-1", "settle-worker-2", "settle-dispatcher"] {
+            for service in Self.services {
                 #expect(journal.components(separatedBy: "SIGKILL \(service) ").count - 1 == 1, "\(service): \(journal)")
                 #expect(journal.components(separatedBy: "restarted \(service) ").count - 1 == 1, "\(service): \(journal)")
             }
@@ -51,7 +53,7 @@ struct ChaosTests {
                 "chaos", "--orders", "150", "--rate", "30", "--kills", "2", "--seed", "3", "--brokers", "--redis", "--postgres",
                 "--settle", "120",
             ])
-            #expect(infrastructure.contains("the contract held"), "\(infrastructure)")
+            #expect(infrastructure.contains("the contract held"), "\(infrastructure)\n\(stack.warnings(Self.services))")
             #expect(infrastructure.contains("6 of 6 disruptions done"), "\(infrastructure)")
             let outages = try String(contentsOf: try newestReport().appendingPathComponent("chaos.log"), encoding: .utf8)
             #expect(outages.contains("started Redis") && outages.contains("started PostgreSQL"), "\(outages)")
