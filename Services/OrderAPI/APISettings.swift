@@ -37,7 +37,8 @@ struct APISettings: Sendable {
             maxWait: try environment.milliseconds("SETTLE_INGEST_BATCH_WAIT_MS", default: .milliseconds(4)),
             concurrency: try environment.integer("SETTLE_INGEST_CONCURRENCY", default: 2, in: 1...64),
             commitDeadline: try environment.milliseconds("SETTLE_INGEST_COMMIT_DEADLINE_MS", default: .seconds(5)),
-            outcomeWait: try environment.milliseconds("SETTLE_INGEST_OUTCOME_WAIT_MS", default: .seconds(10))
+            outcomeWait: try environment.milliseconds("SETTLE_INGEST_OUTCOME_WAIT_MS", default: .seconds(10)),
+            closeAfter: try environment.milliseconds("SETTLE_INGEST_CLOSE_AFTER_MS", default: .seconds(60))
         )
         idempotencyLockTimeout = .seconds(try environment.integer("SETTLE_IDEMPOTENCY_LOCK_SECONDS", default: 60, in: 1...86_400))
         webhookAddresses = WebhookAddressPolicy(allowed: try environment.networks("SETTLE_WEBHOOK_ALLOWED_NETWORKS"))

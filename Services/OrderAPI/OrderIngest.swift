@@ -28,6 +28,9 @@ final class OrderIngest: Service, Sendable {
         /// How much longer a batch already sent waits for COMMIT's answer or the connection's
         /// loss before its requests are answered 503 `outcome_unknown` (it may still commit).
         var outcomeWait: Duration = .seconds(10)
+        /// How much longer a batch still unanswered after that is given before its connection
+        /// is closed as silent (it then rolls back, unless its COMMIT had reached the server).
+        var closeAfter: Duration = .seconds(60)
     }
 
     enum Outcome: Sendable {
@@ -179,14 +182,9 @@ final class OrderIngest: Service, Sendable {
     }
 
     private func commit(_ batch: [Entry]) async {
-        let writer = self.writer
-        let orders = batch.map(\.order)
-        let gate = CommitGate()
         do {
-            let committed = try await DatabaseUnavailable.guarding(deadline: settings.commitDeadline, gate: gate,
-                                                                   outcomeWait: settings.outcomeWait) {
-                try await writer.commit(orders, gate: gate)
-            }
+            let committed = try await writer.commit(batch.map(\.order), deadline: settings.commitDeadline,
+                                                    outcomeWait: settings.outcomeWait, closeAfter: settings.closeAfter)
             for entry in batch {
                 entry.continuation.resume(returning: committed.contains(entry.order.order.id) ? .committed : .keyTaken)
             }

@@ -128,12 +128,18 @@ extension PostgresClient {
     /// Past the deadline this one is closed instead: its statement fails, the pool drops it and
     /// opens a new one, and the caller gets `DatabaseUnavailable`. A transaction cut off so rolls
     /// back, unless its COMMIT had already reached the server; callers must allow for either.
+    ///
+    /// With a `gate` (see `DatabaseUnavailable.guarding`), a write already sent is not cut off
+    /// at the deadline: its caller is answered `OutcomeUnknown` after `outcomeWait`, and the
+    /// write is left to finish (a lock may be all that holds it). Only if it is still unanswered
+    /// `closeAfter` later is its connection taken to be silent and closed.
     public func withConnection<Result: Sendable>(
-        deadline: Duration, _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
+        deadline: Duration, gate: CommitGate? = nil, outcomeWait: Duration = .seconds(10), closeAfter: Duration = .seconds(60),
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
         let lease = LeaseState()
         do {
-            return try await DatabaseUnavailable.guarding(deadline: deadline) {
+            return try await DatabaseUnavailable.guarding(deadline: deadline, gate: gate, outcomeWait: outcomeWait) {
                 try await self.withConnection { connection in
                     guard lease.lease(connection) else { throw DatabaseUnavailable(reason: "no answer within \(deadline)") }
                     defer { lease.release() }
@@ -142,6 +148,12 @@ extension PostgresClient {
             }
         } catch let error as DatabaseUnavailable {
             lease.abandon()
+            throw error
+        } catch let error as OutcomeUnknown {
+            Task {
+                try? await Task.sleep(for: closeAfter)
+                lease.abandon()  // nothing if it finished meanwhile
+            }
             throw error
         }
     }

@@ -76,6 +76,40 @@ struct FailureTests {
         }
     }
 
+    @Test("Its database connections go silent three times (a vanished peer, a partition: nothing answered, nothing closed): orders are created again after each, and every 201 was committed")
+    func silentDatabaseConnections() async throws {
+        try await TestDatabase.with(migrated: true) { direct, url in
+            let (proxy, through) = try await StallingProxy.start(before: url)
+            try await APIHarness.run(environment: [
+                "SETTLE_INGEST_COMMIT_DEADLINE_MS": "1000", "SETTLE_INGEST_OUTCOME_WAIT_MS": "1000", "SETTLE_INGEST_CLOSE_AFTER_MS": "1000",
+            ], databaseURL: through) { api in
+                let merchant = try await api.merchant()
+                let created = OrderStream()
+                // Each time, every connection the API has then stays open and answers nothing;
+                // connections it makes later work. A batch on a silent connection that kept it
+                // leased would have used up the pool (four connections in tests) by the last stall.
+                for stall in 0...3 {
+                    if stall > 0 { proxy.stall() }
+                    try await eventually("an order to be created after stall \(stall)", within: .seconds(45)) {
+                        let response = try await api.request(.post, "/v1/orders", as: merchant,
+                                                             body: #"{"amount":700,"currency":"usd","payment_method":"pm_card_ok"}"#)
+                        if response.status == .created, let id = try response.json()["id"] as? String {
+                            created.append(id)
+                            return true
+                        }
+                        #expect(response.status == .serviceUnavailable)
+                        #expect(["database_unavailable", "outcome_unknown"].contains(response.problemCode))
+                        return false
+                    }
+                }
+                let ids = created.ids.compactMap(UUID.init(uuidString:))
+                let rows = try await direct.query("SELECT count(*) FROM orders WHERE id = ANY(\(ids))", logger: APIHarness.logger)
+                for try await count in rows.decode(Int.self) { #expect(count == 4) }
+            }
+            try await proxy.stop()
+        }
+    }
+
     @Test("PostgreSQL stopped mid-test: 503 database_unavailable with Retry-After, then recovery; every 201 was committed")
     func databaseDown() async throws {
         let server = try await PrivatePostgres.start()
