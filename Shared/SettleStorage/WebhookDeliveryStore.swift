@@ -277,18 +277,20 @@ public struct WebhookDeliveryStore: Sendable {
                                      on: connection, logger: logger)
     }
 
+    /// Endpoints whose circuit is open now (for the `settle_webhook_circuits_open` gauge).
+    public func openCircuits() async throws -> Int {
+        try await client.withConnection(deadline: statementDeadline) { [logger] connection in
+            let rows = try await connection.query(
+                "SELECT count(*)::int FROM webhook_endpoints WHERE circuit_open_until > now() AND deleted_at IS NULL", logger: logger)
+            for try await count in rows.decode(Int.self) { return count }
+            return 0
+        }
+    }
+
     // MARK: the API's view
 
     /// A page of an endpoint's deliveries, newest first (in the order they were written),
     /// optionally of one status; nil if the merchant has no such endpoint.
-    /// Endpoints whose circuit is open now (for the `settle_webhook_circuits_open` gauge).
-    public func openCircuits() async throws -> Int {
-        let rows = try await client.query(
-            "SELECT count(*)::int FROM webhook_endpoints WHERE circuit_open_until > now() AND deleted_at IS NULL", logger: logger)
-        for try await count in rows.decode(Int.self) { return count }
-        return 0
-    }
-
     public func list(endpoint: UUID, merchant: UUID, status: String?, page: PageRequest) async throws -> Page<WebhookDelivery>? {
         var exists = false
         for try await _ in try await client.query("""
