@@ -75,7 +75,6 @@ struct PaymentHandler: Sendable {
     ) async throws {
         var metadata: Logger.Metadata = ["order_id": "\(envelope.orderID.lowercased)", "event_id": "\(envelope.id.lowercased)",
                                          "event_type": "\(envelope.type)"]
-        let store = store
         guard let subject = try await store.subject(order: envelope.orderID, event: envelope.id),
               subject.order.merchantID == envelope.merchantID else {
             throw WorkerFailure.permanent("unknown_order", "no order \(envelope.orderID.lowercased) of merchant \(envelope.merchantID.lowercased)")

@@ -58,7 +58,7 @@ public struct OrderBatchWriter: Sendable {
     /// and not answered `outcomeWait` later throws `OutcomeUnknown`, and its connection is closed
     /// as silent if it is still unanswered `closeAfter` after that.
     public func commit(_ batch: [PendingOrder], deadline: Duration, outcomeWait: Duration,
-                       closeAfter: Duration = .seconds(60)) async throws -> Set<UUID> {
+                       closeAfter: Duration) async throws -> Set<UUID> {
         let statement = InsertOrderBatch(batch, keyLockTimeout: keyLockTimeout, keyRetention: keyRetention)
         let gate = CommitGate()
         return try await client.withConnection(deadline: deadline, gate: gate, outcomeWait: outcomeWait, closeAfter: closeAfter) {
