@@ -27,8 +27,7 @@ struct APIKeyController: Sendable {
 
     @Sendable func list(_ request: Request, context: APIRequestContext) async throws -> Response {
         let merchant = try context.requireMerchant()
-        let keys = self.keys
-        let records = try await DatabaseUnavailable.guarding { try await keys.list(merchant: merchant.id) }
+        let records = try await keys.list(merchant: merchant.id)
         return try JSONResponse.make(.ok, encoding: ListBody(data: records.map(APIKeyObject.init), hasMore: false, url: "/v1/api-keys"))
     }
 
@@ -43,12 +42,9 @@ struct APIKeyController: Sendable {
                                          requestHash: body.canonicalHash) { claim in
             // The stored answer leaves the new key out. Once the roll is sent, a slow database is
             // waited for (then 503 outcome_unknown), never answered "nothing happened".
-            let gate = CommitGate()
-            let outcome = try await DatabaseUnavailable.guarding(gate: gate) {
-                try await keys.roll(merchant: merchant.id, scope: .key(merchant.keyID), overlap: roll.overlap, claim: claim, answer: {
-                    Self.rollAnswer($0, limit: keys.liveLimit, showingKey: false)
-                }, gate: gate)
-            }
+            let outcome = try await keys.roll(merchant: merchant.id, scope: .key(merchant.keyID), overlap: roll.overlap, claim: claim, answer: {
+                Self.rollAnswer($0, limit: keys.liveLimit, showingKey: false)
+            })
             if case .rolled(let rolled) = outcome { await changed(rolled.expiringHashes) }
             let answer = Self.rollAnswer(outcome, limit: keys.liveLimit, showingKey: true)
             return JSONResponse.make(HTTPResponse.Status(code: answer.status), answer.body)
@@ -82,10 +78,7 @@ struct APIKeyController: Sendable {
         let keys = self.keys
         return try await idempotency.run(key: idempotencyKey, merchant: merchant.id, method: "POST",
                                          path: "/v1/api-keys/\(id.lowercased)/revoke", requestHash: body.canonicalHash) { claim in
-            let gate = CommitGate()
-            let revoked = try await DatabaseUnavailable.guarding(gate: gate) {
-                try await keys.revoke(id: id, merchant: merchant.id, claim: claim, answer: answer, gate: gate)
-            }
+            let revoked = try await keys.revoke(id: id, merchant: merchant.id, claim: claim, answer: answer)
             if let revoked { await changed([revoked.hash]) }
             let (status, bytes) = answer(revoked?.record)
             return JSONResponse.make(HTTPResponse.Status(code: status), bytes)

@@ -12,6 +12,9 @@ struct APISettings: Sendable {
     var cacheLifetime: Duration
     var ingest: OrderIngest.Settings
     var idempotencyLockTimeout: Duration
+    /// Longest any other request's statement may take, its connection's lease included; past it
+    /// the request is answered 503 and the connection closed (`PostgresClient.withConnection(deadline:)`).
+    var statementDeadline: Duration
     /// Networks webhook URLs may lead to although they are refused by default (loopback, private…).
     var webhookAddresses: WebhookAddressPolicy
     /// How long a key is remembered while key changes arrive through Redis, and while they may not.
@@ -41,6 +44,7 @@ struct APISettings: Sendable {
             closeAfter: try environment.milliseconds("SETTLE_INGEST_CLOSE_AFTER_MS", default: .seconds(60))
         )
         idempotencyLockTimeout = .seconds(try environment.integer("SETTLE_IDEMPOTENCY_LOCK_SECONDS", default: 60, in: 1...86_400))
+        statementDeadline = try environment.milliseconds("SETTLE_API_STATEMENT_DEADLINE_MS", default: .seconds(5))
         webhookAddresses = WebhookAddressPolicy(allowed: try environment.networks("SETTLE_WEBHOOK_ALLOWED_NETWORKS"))
         apiKeyCacheLifetime = .seconds(try environment.integer("SETTLE_API_KEY_CACHE_SECONDS", default: 60, in: 1...3_600))
         apiKeyCacheFallbackLifetime = try environment.milliseconds("SETTLE_API_KEY_CACHE_FALLBACK_MS", default: .seconds(1))

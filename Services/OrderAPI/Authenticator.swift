@@ -53,8 +53,7 @@ struct Authenticator: RouterMiddleware {
                 Self.failureCounters[.limited]?.increment()
                 throw Self.tooManyFailures(decision)
             }
-            let keys = self.keys
-            guard let found = try await DatabaseUnavailable.guarding({ try await keys.credential(keyHash: hash) }) else {
+            guard let found = try await keys.credential(keyHash: hash) else {
                 throw await refuse(.unknown, address: address)
             }
             cache.remember(hash, found)

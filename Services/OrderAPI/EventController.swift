@@ -15,8 +15,7 @@ struct EventController: Sendable {
         let merchant = try context.requireMerchant()
         let query = try ListQuery.read(request, filters: ["type"])
         let type = try query.filter("type", as: EventType.self)
-        let events = self.events
-        let page = try await DatabaseUnavailable.guarding { try await events.list(merchant: merchant.id, type: type, page: query.page) }
+        let page = try await events.list(merchant: merchant.id, type: type, page: query.page)
         let objects = try page.items.map(EventObject.init)
         return try JSONResponse.make(.ok, encoding: ListBody(data: objects, hasMore: page.hasMore, url: "/v1/events"))
     }

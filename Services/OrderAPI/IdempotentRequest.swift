@@ -17,10 +17,7 @@ struct IdempotentRequest: Sendable {
         _ operation: (IdempotencyClaim?) async throws -> Response
     ) async throws -> Response {
         guard let key else { return try await operation(nil) }
-        let store = self.store
-        let outcome = try await DatabaseUnavailable.guarding {
-            try await store.claim(merchant: merchant, key: key, method: method, path: path, requestHash: requestHash)
-        }
+        let outcome = try await store.claim(merchant: merchant, key: key, method: method, path: path, requestHash: requestHash)
         switch outcome {
         case .replay, .inFlight, .mismatch:
             return try Self.answer(outcome)
@@ -33,7 +30,7 @@ struct IdempotentRequest: Sendable {
             } catch {
                 // Nothing committed: give the key back so the client can retry with it.
                 do {
-                    try await DatabaseUnavailable.guarding(deadline: .seconds(2)) { try await store.release(claim) }
+                    try await store.release(claim)
                 } catch let releaseError {
                     logger.warning("idempotency key not released; it frees itself after the lock time-out",
                                    metadata: ["error": "\(releaseError)"])
@@ -47,10 +44,8 @@ struct IdempotentRequest: Sendable {
     /// key in the statement that creates the order): the stored answer, 422 for another
     /// request's key, or 409 while the first request is still running.
     func answerTakenKey(_ use: IdempotencyKeyUse) async throws -> Response {
-        let store = self.store
-        let outcome = try await DatabaseUnavailable.guarding {
-            try await store.existing(merchant: use.merchant, key: use.key, method: use.method, path: use.path, requestHash: use.requestHash)
-        }
+        let outcome = try await store.existing(merchant: use.merchant, key: use.key, method: use.method, path: use.path,
+                                               requestHash: use.requestHash)
         return try Self.answer(outcome ?? .inFlight)
     }
 

@@ -49,23 +49,25 @@ enum OrderAPIApplication {
         }
 
         let ingest = OrderIngest(writer: OrderBatchWriter(client: postgres, logger: logger, keyLockTimeout: settings.idempotencyLockTimeout), settings: settings.ingest, logger: logger)
-        let keys = IdempotencyStore(client: claims ?? postgres, logger: logger, lockTimeout: settings.idempotencyLockTimeout)
+        let deadline = settings.statementDeadline
+        let keys = IdempotencyStore(client: claims ?? postgres, logger: logger, lockTimeout: settings.idempotencyLockTimeout,
+                                    statementDeadline: deadline)
         let orders = OrderController(
             ingest: ingest,
-            orders: OrderStore(client: postgres, logger: logger),
+            orders: OrderStore(client: postgres, logger: logger, statementDeadline: deadline),
             idempotency: IdempotentRequest(store: keys, logger: logger),
             cache: OrderCache(redis: redis, lifetime: settings.cacheLifetime, logger: logger)
         )
-        let events = EventController(events: EventStore(client: postgres, logger: logger))
+        let events = EventController(events: EventStore(client: postgres, logger: logger, statementDeadline: deadline))
         let webhookEndpoints = WebhookEndpointController(
-            endpoints: WebhookEndpointStore(client: postgres, logger: logger),
+            endpoints: WebhookEndpointStore(client: postgres, logger: logger, statementDeadline: deadline),
             destination: WebhookDestination(policy: settings.webhookAddresses),
             idempotency: IdempotentRequest(store: keys, logger: logger)
         )
         let webhookDeliveries = WebhookDeliveryController(
-            deliveries: WebhookDeliveryStore(client: postgres, logger: logger), idempotency: IdempotentRequest(store: keys, logger: logger))
+            deliveries: WebhookDeliveryStore(client: postgres, logger: logger, statementDeadline: deadline), idempotency: IdempotentRequest(store: keys, logger: logger))
 
-        let apiKeys = APIKeyStore(client: postgres, logger: logger)
+        let apiKeys = APIKeyStore(client: postgres, logger: logger, statementDeadline: deadline)
         let keyCache = APIKeyCache(lifetime: settings.apiKeyCacheLifetime, fallbackLifetime: settings.apiKeyCacheFallbackLifetime)
         let keyUsage = APIKeyUsage(keys: apiKeys, logger: logger)
         let authenticator = Authenticator(

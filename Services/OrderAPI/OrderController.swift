@@ -56,8 +56,7 @@ struct OrderController: Sendable {
         if let cached = await cache.json(merchant: merchant.id, order: id) {
             return JSONResponse.make(.ok, cached)
         }
-        let orders = self.orders
-        guard let order = try await DatabaseUnavailable.guarding({ try await orders.find(id, merchant: merchant.id) }) else {
+        guard let order = try await orders.find(id, merchant: merchant.id) else {
             throw APIProblem.notFound("order", text)
         }
         let json = try SettleJSON.encode(order)
@@ -69,8 +68,7 @@ struct OrderController: Sendable {
         let merchant = try context.requireMerchant()
         let query = try ListQuery.read(request, filters: ["status"])
         let status = try query.filter("status", as: OrderStatus.self)
-        let orders = self.orders
-        let page = try await DatabaseUnavailable.guarding { try await orders.list(merchant: merchant.id, status: status, page: query.page) }
+        let page = try await orders.list(merchant: merchant.id, status: status, page: query.page)
         return try JSONResponse.make(.ok, encoding: ListBody(data: page.items, hasMore: page.hasMore, url: "/v1/orders"))
     }
 
@@ -82,15 +80,13 @@ struct OrderController: Sendable {
         guard let id = UUID(uuidString: text) else { throw APIProblem.notFound("order", text) }
 
         let orders = self.orders
-        // Read here: DatabaseUnavailable.guarding runs the statement in a task of its own.
+        // Read here: the store runs the transaction in a task of its own.
         let traceparent = SettleTracing.traceparent()
         return try await idempotency.run(key: key, merchant: merchant.id, method: "POST", path: "/v1/orders/\(id.lowercased)/refund",
                                          requestHash: body.canonicalHash) { claim in
-            let outcome = try await DatabaseUnavailable.guarding {
-                try await orders.requestRefund(id, merchant: merchant.id, claim: claim, traceparent: traceparent) { outcome in
-                    let response = Self.refundAnswer(outcome, id: text)
-                    return (response.status, response.body)
-                }
+            let outcome = try await orders.requestRefund(id, merchant: merchant.id, claim: claim, traceparent: traceparent) { outcome in
+                let response = Self.refundAnswer(outcome, id: text)
+                return (response.status, response.body)
             }
             let answer = Self.refundAnswer(outcome, id: text)
             if case .requested(let order) = outcome {

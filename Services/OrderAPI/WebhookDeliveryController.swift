@@ -25,10 +25,7 @@ struct WebhookDeliveryController: Sendable {
         let status = try query.filter("status", as: Status.self)?.rawValue
         let text = context.parameters.get("id") ?? ""
         guard let endpoint = UUID(uuidString: text) else { throw APIProblem.notFound("webhook endpoint", text) }
-        let deliveries = self.deliveries
-        guard let page = try await DatabaseUnavailable.guarding({
-            try await deliveries.list(endpoint: endpoint, merchant: merchant.id, status: status, page: query.page)
-        }) else {
+        guard let page = try await deliveries.list(endpoint: endpoint, merchant: merchant.id, status: status, page: query.page) else {
             throw APIProblem.notFound("webhook endpoint", text)
         }
         return try JSONResponse.make(.ok, encoding: ListBody(data: page.items.map(WebhookDeliveryObject.init), hasMore: page.hasMore,
@@ -44,9 +41,7 @@ struct WebhookDeliveryController: Sendable {
         let deliveries = self.deliveries
         return try await idempotency.run(key: key, merchant: merchant.id, method: "POST", path: "/v1/webhook-deliveries/\(id.lowercased)/retry",
                                          requestHash: body.canonicalHash) { claim in
-            let outcome = try await DatabaseUnavailable.guarding {
-                try await deliveries.retry(id, merchant: merchant.id, claim: claim) { Self.answer($0, id: text) }
-            }
+            let outcome = try await deliveries.retry(id, merchant: merchant.id, claim: claim) { Self.answer($0, id: text) }
             let (status, bytes) = Self.answer(outcome, id: text)
             return JSONResponse.make(HTTPResponse.Status(code: status), bytes)
         }

@@ -40,8 +40,8 @@ struct WebhookEndpointController: Sendable {
         return try await idempotency.run(key: key, merchant: merchant.id, method: "POST", path: "/v1/webhook-endpoints",
                                          requestHash: body.canonicalHash) { claim in
             let secret = WebhookSecret.generate()
-            let outcome = try await DatabaseUnavailable.guarding {
-                try await endpoints.create(merchant: merchant.id, new, secret: secret, claim: claim) { Self.createAnswer($0, secret: secret, limit: endpoints.limit) }
+            let outcome = try await endpoints.create(merchant: merchant.id, new, secret: secret, claim: claim) {
+                Self.createAnswer($0, secret: secret, limit: endpoints.limit)
             }
             let answer = Self.createAnswer(outcome, secret: secret, limit: endpoints.limit)
             return JSONResponse.make(HTTPResponse.Status(code: answer.status), answer.body)
@@ -62,8 +62,7 @@ struct WebhookEndpointController: Sendable {
     @Sendable func get(_ request: Request, context: APIRequestContext) async throws -> Response {
         let merchant = try context.requireMerchant()
         let (id, text) = try Self.id(context)
-        let endpoints = self.endpoints
-        guard let endpoint = try await DatabaseUnavailable.guarding({ try await endpoints.find(id, merchant: merchant.id) }) else {
+        guard let endpoint = try await endpoints.find(id, merchant: merchant.id) else {
             throw APIProblem.notFound("webhook endpoint", text)
         }
         return try JSONResponse.make(.ok, encoding: WebhookEndpointObject(endpoint))
@@ -72,8 +71,7 @@ struct WebhookEndpointController: Sendable {
     @Sendable func list(_ request: Request, context: APIRequestContext) async throws -> Response {
         let merchant = try context.requireMerchant()
         let query = try ListQuery.read(request, filters: [])
-        let endpoints = self.endpoints
-        let page = try await DatabaseUnavailable.guarding { try await endpoints.list(merchant: merchant.id, page: query.page) }
+        let page = try await endpoints.list(merchant: merchant.id, page: query.page)
         return try JSONResponse.make(.ok, encoding: ListBody(data: page.items.map { WebhookEndpointObject($0) }, hasMore: page.hasMore,
                                                              url: "/v1/webhook-endpoints"))
     }
@@ -81,8 +79,7 @@ struct WebhookEndpointController: Sendable {
     @Sendable func delete(_ request: Request, context: APIRequestContext) async throws -> Response {
         let merchant = try context.requireMerchant()
         let (id, text) = try Self.id(context)
-        let endpoints = self.endpoints
-        guard try await DatabaseUnavailable.guarding({ try await endpoints.delete(id, merchant: merchant.id) }) else {
+        guard try await endpoints.delete(id, merchant: merchant.id) else {
             throw APIProblem.notFound("webhook endpoint", text)
         }
         return try JSONResponse.make(.ok, encoding: DeletedObject(id: id.lowercased))
@@ -117,7 +114,7 @@ struct WebhookEndpointController: Sendable {
         }
         return try await idempotency.run(key: key, merchant: merchant.id, method: "POST",
                                          path: "/v1/webhook-endpoints/\(id.lowercased)/\(action)", requestHash: body.canonicalHash) { claim in
-            let endpoint = try await DatabaseUnavailable.guarding { try await operation(id, merchant.id, claim, answer) }
+            let endpoint = try await operation(id, merchant.id, claim, answer)
             let (status, bytes) = answer(endpoint)
             return JSONResponse.make(HTTPResponse.Status(code: status), bytes)
         }

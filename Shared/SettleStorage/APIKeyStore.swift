@@ -12,11 +12,15 @@ public struct APIKeyStore: Sendable {
     let logger: Logger
     /// How many keys a merchant may have that are neither revoked nor expired.
     public let liveLimit: Int
+    /// Longest a call may take, lease included; past it the call fails with `DatabaseUnavailable`
+    /// and its connection is closed (`PostgresClient.withConnection(deadline:)`).
+    let statementDeadline: Duration
 
-    public init(client: PostgresClient, logger: Logger, liveLimit: Int = 10) {
+    public init(client: PostgresClient, logger: Logger, liveLimit: Int = 10, statementDeadline: Duration = .seconds(5)) {
         self.client = client
         self.logger = logger
         self.liveLimit = liveLimit
+        self.statementDeadline = statementDeadline
     }
 
     /// What authentication needs of a key, whatever its state.
@@ -42,20 +46,24 @@ public struct APIKeyStore: Sendable {
     /// only in its metrics: every refusal answers the client alike).
     public func credential(keyHash: [UInt8]) async throws -> Credential? {
         let hash = ByteBuffer(bytes: keyHash)
-        for try await (merchant, id, expires, revoked) in try await client.query("""
-            SELECT merchant_id, id, expires_at, revoked_at FROM api_keys WHERE key_hash = \(hash)
-            """, logger: logger).decode((UUID, UUID, Date?, Date?).self) {
-            return Credential(merchant: merchant, keyID: id, expiresAt: expires, revokedAt: revoked)
+        return try await client.withConnection(deadline: statementDeadline) { [logger] connection in
+            for try await (merchant, id, expires, revoked) in try await connection.query("""
+                SELECT merchant_id, id, expires_at, revoked_at FROM api_keys WHERE key_hash = \(hash)
+                """, logger: logger).decode((UUID, UUID, Date?, Date?).self) {
+                return Credential(merchant: merchant, keyID: id, expiresAt: expires, revokedAt: revoked)
+            }
+            return nil
         }
-        return nil
     }
 
     /// The merchant's API keys, newest first (at most 100: keys are few).
     public func list(merchant: UUID) async throws -> [APIKeyRecord] {
-        try await Self.records(try await client.query("""
-            SELECT \(unescaped: Self.selectList) FROM api_keys
-            WHERE merchant_id = \(merchant) ORDER BY created_at DESC, id DESC LIMIT 100
-            """, logger: logger))
+        try await client.withConnection(deadline: statementDeadline) { [logger] connection in
+            try await Self.records(try await connection.query("""
+                SELECT \(unescaped: Self.selectList) FROM api_keys
+                WHERE merchant_id = \(merchant) ORDER BY created_at DESC, id DESC LIMIT 100
+                """, logger: logger))
+        }
     }
 
     /// Which keys a roll expires: the one that asked (an API request) or, from an operator, one
@@ -85,14 +93,16 @@ public struct APIKeyStore: Sendable {
 
     /// Makes a new key and sets the scope's live keys to expire `overlap` from now (at once for
     /// zero; a key already expiring sooner keeps its time). Commits a `key.rolled` event.
-    /// - Parameter gate: the change is sent only if the caller's deadline has not passed; once it
-    ///   has been sent, the caller waits for its outcome instead of claiming nothing happened.
+    ///
+    /// The change is sent only if the deadline has not passed; once it has been sent, the caller
+    /// waits for its outcome (then `OutcomeUnknown`) instead of being told nothing happened.
     public func roll(merchant: UUID, scope: RollScope, overlap: Duration, claim: IdempotencyClaim?,
-                     answer: RollAnswer? = nil, gate: CommitGate = CommitGate()) async throws -> RollOutcome {
+                     answer: RollAnswer? = nil) async throws -> RollOutcome {
+        let gate = CommitGate()
         let key = APIKey.generate()
         let hash = ByteBuffer(bytes: APIKey.hash(key))
         let liveLimit = self.liveLimit
-        return try await client.withTransaction(logger: logger) { connection in
+        return try await client.withTransaction(deadline: statementDeadline, gate: gate, logger: logger) { [logger] connection in
             guard gate.send() else { throw DatabaseUnavailable(reason: "the deadline passed before the roll was sent") }
             // One roll at a time per merchant, so the limit holds (NO KEY: orders being created for
             // the merchant, whose foreign keys share-lock its row, do not wait for it).
@@ -143,10 +153,12 @@ public struct APIKeyStore: Sendable {
     public typealias RevokeAnswer = @Sendable (APIKeyRecord?) -> (status: Int, body: [UInt8])
 
     /// Revokes one of the merchant's keys (nil when it has none with that id). Revoking a revoked
-    /// key changes nothing and records no second event. Returns the key and its SHA-256.
+    /// key changes nothing and records no second event. Returns the key and its SHA-256. Sent
+    /// only within the deadline, and then waited for, as a roll is.
     public func revoke(id: UUID, merchant: UUID, claim: IdempotencyClaim?,
-                       answer: RevokeAnswer? = nil, gate: CommitGate = CommitGate()) async throws -> (record: APIKeyRecord, hash: [UInt8])? {
-        try await client.withTransaction(logger: logger) { connection in
+                       answer: RevokeAnswer? = nil) async throws -> (record: APIKeyRecord, hash: [UInt8])? {
+        let gate = CommitGate()
+        return try await client.withTransaction(deadline: statementDeadline, gate: gate, logger: logger) { [logger] connection in
             guard gate.send() else { throw DatabaseUnavailable(reason: "the deadline passed before the revocation was sent") }
             var found = try await Self.recordsWithHashes(try await connection.query("""
                 SELECT \(unescaped: Self.selectList), key_hash FROM api_keys WHERE id = \(id) AND merchant_id = \(merchant) FOR UPDATE
@@ -176,11 +188,13 @@ public struct APIKeyStore: Sendable {
         guard !uses.isEmpty else { return }
         let hashes = uses.map { ByteBuffer(bytes: $0.hash) }
         let times = uses.map(\.at)
-        try await client.query("""
-            UPDATE api_keys AS k SET last_used_at = u.at
-            FROM unnest(\(hashes)::bytea[], \(times)::timestamptz[]) AS u(hash, at)
-            WHERE k.key_hash = u.hash AND (k.last_used_at IS NULL OR k.last_used_at < u.at - interval '1 minute')
-            """, logger: logger)
+        try await client.withConnection(deadline: statementDeadline) { [logger] connection in
+            _ = try await connection.query("""
+                UPDATE api_keys AS k SET last_used_at = u.at
+                FROM unnest(\(hashes)::bytea[], \(times)::timestamptz[]) AS u(hash, at)
+                WHERE k.key_hash = u.hash AND (k.last_used_at IS NULL OR k.last_used_at < u.at - interval '1 minute')
+                """, logger: logger)
+        }
     }
 
     static let selectList = "id, last4, created_at, expires_at, revoked_at, last_used_at"

@@ -1,3 +1,4 @@
+import Logging
 import PostgresNIO
 import Synchronization
 
@@ -155,6 +156,19 @@ extension PostgresClient {
                 lease.abandon()  // nothing if it finished meanwhile
             }
             throw error
+        }
+    }
+}
+
+extension PostgresClient {
+    /// A transaction on a connection leased under `deadline`, closed if it goes silent (see
+    /// `withConnection(deadline:gate:outcomeWait:closeAfter:)`).
+    public func withTransaction<Result: Sendable>(
+        deadline: Duration, gate: CommitGate? = nil, logger: Logger,
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        try await withConnection(deadline: deadline, gate: gate) { connection in
+            try await connection.withTransaction(logger: logger) { try await body($0) }
         }
     }
 }

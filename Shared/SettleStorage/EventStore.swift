@@ -7,21 +7,26 @@ import SettleDomain
 public struct EventStore: Sendable {
     let client: PostgresClient
     let logger: Logger
+    /// Longest a call may take, lease included (`PostgresClient.withConnection(deadline:)`).
+    let statementDeadline: Duration
 
-    public init(client: PostgresClient, logger: Logger) {
+    public init(client: PostgresClient, logger: Logger, statementDeadline: Duration = .seconds(5)) {
         self.client = client
         self.logger = logger
+        self.statementDeadline = statementDeadline
     }
 
     /// A page of the merchant's events, newest first, optionally of one type. Each event's JSON
     /// is returned as stored, so the API shows exactly what was recorded.
     public func list(merchant: UUID, type: EventType?, page: PageRequest) async throws -> Page<StoredEvent> {
-        let rows = try await client.query(Self.listQuery(merchant: merchant, type: type, page: page), logger: logger)
-        var events: [StoredEvent] = []
-        for try await (id, orderID, type, data, createdAt) in rows.decode((UUID, UUID?, String, String, Date).self) {
-            events.append(StoredEvent(id: id, orderID: orderID, type: type, data: data, createdAt: createdAt))
+        try await client.withConnection(deadline: statementDeadline) { [logger] connection in
+            let rows = try await connection.query(Self.listQuery(merchant: merchant, type: type, page: page), logger: logger)
+            var events: [StoredEvent] = []
+            for try await (id, orderID, type, data, createdAt) in rows.decode((UUID, UUID?, String, String, Date).self) {
+                events.append(StoredEvent(id: id, orderID: orderID, type: type, data: data, createdAt: createdAt))
+            }
+            return Page(fetched: events, request: page)
         }
-        return Page(fetched: events, request: page)
     }
 }
 

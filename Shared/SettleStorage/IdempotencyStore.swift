@@ -17,12 +17,17 @@ public struct IdempotencyStore: Sendable {
     /// (a process that died mid-request must not lock the key for 24 h).
     let lockTimeout: Duration
     let retention: Duration
+    /// Longest a call may take, lease included; past it the call fails with `DatabaseUnavailable`
+    /// and its connection is closed (`PostgresClient.withConnection(deadline:)`).
+    let statementDeadline: Duration
 
-    public init(client: PostgresClient, logger: Logger, lockTimeout: Duration = .seconds(60), retention: Duration = .seconds(24 * 3600)) {
+    public init(client: PostgresClient, logger: Logger, lockTimeout: Duration = .seconds(60), retention: Duration = .seconds(24 * 3600),
+                statementDeadline: Duration = .seconds(5)) {
         self.client = client
         self.logger = logger
         self.lockTimeout = lockTimeout
         self.retention = retention
+        self.statementDeadline = statementDeadline
     }
 
     public enum Outcome: Sendable, Equatable {
@@ -41,27 +46,40 @@ public struct IdempotencyStore: Sendable {
         let hash = ByteBuffer(bytes: requestHash)
         let lockSeconds = Double(lockTimeout.components.seconds)
         let retentionSeconds = Double(retention.components.seconds)
-        // A key stays claimable by one request at a time: the insert wins, or takes over an
-        // expired key or an abandoned claim; otherwise the existing row says what to answer.
-        for _ in 0..<3 {
-            let token = UUID()
-            let claim = ClaimKey(merchant: merchant, key: key, method: method, path: path, requestHash: hash, token: token,
-                                 lockSeconds: lockSeconds, retentionSeconds: retentionSeconds)
-            for try await _ in try await client.execute(claim, logger: logger) {
-                return .claimed(IdempotencyClaim(merchant: merchant, key: key, token: token))
+        return try await client.withConnection(deadline: statementDeadline) { [logger, retention] connection in
+            // A key stays claimable by one request at a time: the insert wins, or takes over an
+            // expired key or an abandoned claim; otherwise the existing row says what to answer.
+            for _ in 0..<3 {
+                let token = UUID()
+                let claim = ClaimKey(merchant: merchant, key: key, method: method, path: path, requestHash: hash, token: token,
+                                     lockSeconds: lockSeconds, retentionSeconds: retentionSeconds)
+                for try await _ in try await connection.execute(claim, logger: logger) {
+                    return .claimed(IdempotencyClaim(merchant: merchant, key: key, token: token))
+                }
+                if let existing = try await Self.existing(merchant: merchant, key: key, method: method, path: path, requestHash: requestHash,
+                                                          retention: retention, on: connection, logger: logger) {
+                    return existing
+                }
+                // Released between the two statements: try again.
             }
-            if let existing = try await existing(merchant: merchant, key: key, method: method, path: path, requestHash: requestHash) {
-                return existing
-            }
-            // Released between the two statements: try again.
+            return .inFlight
         }
-        return .inFlight
     }
 
     /// What a request under a key that is already taken gets: the stored answer, a mismatch, or
     /// "in flight" while the first request runs. Nil if the key is free.
     public func existing(merchant: UUID, key: String, method: String, path: String, requestHash: [UInt8]) async throws -> Outcome? {
-        let rows = try await client.query(Self.lookupQuery(merchant: merchant, key: key, retention: retention), logger: logger)
+        try await client.withConnection(deadline: statementDeadline) { [logger, retention] connection in
+            try await Self.existing(merchant: merchant, key: key, method: method, path: path, requestHash: requestHash,
+                                    retention: retention, on: connection, logger: logger)
+        }
+    }
+
+    private static func existing(
+        merchant: UUID, key: String, method: String, path: String, requestHash: [UInt8], retention: Duration,
+        on connection: PostgresConnection, logger: Logger
+    ) async throws -> Outcome? {
+        let rows = try await connection.query(Self.lookupQuery(merchant: merchant, key: key, retention: retention), logger: logger)
         for try await (storedMethod, storedPath, storedHash, status, body) in rows.decode((String, String, ByteBuffer, Int32?, ByteBuffer?).self) {
             guard storedMethod == method, storedPath == path, Array(buffer: storedHash) == requestHash else { return .mismatch }
             guard let status, let body else { return .inFlight }
@@ -92,16 +110,18 @@ public struct IdempotencyStore: Sendable {
     /// Gives the key back after a failure that committed nothing, so the client can retry with it.
     /// A completed key (the request did commit) is left alone.
     public func release(_ claim: IdempotencyClaim) async throws {
-        try await client.query("""
-            DELETE FROM idempotency_keys
-            WHERE merchant_id = \(claim.merchant) AND key = \(claim.key) AND claim = \(claim.token) AND response_status IS NULL
-            """, logger: logger)
+        try await client.withConnection(deadline: statementDeadline) { [logger] connection in
+            _ = try await connection.query("""
+                DELETE FROM idempotency_keys
+                WHERE merchant_id = \(claim.merchant) AND key = \(claim.key) AND claim = \(claim.token) AND response_status IS NULL
+                """, logger: logger)
+        }
     }
 
     /// Stores an answer for a claim outside any other transaction (for answers that changed nothing,
     /// such as a refused refund).
     public func complete(_ claim: IdempotencyClaim, status: Int, body: [UInt8]) async throws {
-        try await client.withConnection { connection in
+        try await client.withConnection(deadline: statementDeadline) { [logger] connection in
             try await claim.complete(status: status, body: body, on: connection, logger: logger)
         }
     }

@@ -7,20 +7,28 @@ import SettleDomain
 public struct OrderStore: Sendable {
     let client: PostgresClient
     let logger: Logger
+    /// Longest a call may take, its connection's lease included; past it the call fails with
+    /// `DatabaseUnavailable` and its connection is closed (`PostgresClient.withConnection(deadline:)`).
+    let statementDeadline: Duration
 
-    public init(client: PostgresClient, logger: Logger) {
+    public init(client: PostgresClient, logger: Logger, statementDeadline: Duration = .seconds(5)) {
         self.client = client
         self.logger = logger
+        self.statementDeadline = statementDeadline
     }
 
     public func find(_ id: UUID, merchant: UUID) async throws -> Order? {
-        try await OrderRow.orders(try await client.query(Self.findQuery(id, merchant: merchant), logger: logger)).first
+        try await client.withConnection(deadline: statementDeadline) { [logger] connection in
+            try await OrderRow.orders(try await connection.query(Self.findQuery(id, merchant: merchant), logger: logger)).first
+        }
     }
 
     /// A page of the merchant's orders, newest first, optionally of one status.
     public func list(merchant: UUID, status: OrderStatus?, page: PageRequest) async throws -> Page<Order> {
-        let rows = try await client.query(Self.listQuery(merchant: merchant, status: status, page: page), logger: logger)
-        return Page(fetched: try await OrderRow.orders(rows), request: page)
+        try await client.withConnection(deadline: statementDeadline) { [logger] connection in
+            let rows = try await connection.query(Self.listQuery(merchant: merchant, status: status, page: page), logger: logger)
+            return Page(fetched: try await OrderRow.orders(rows), request: page)
+        }
     }
 
     /// The hot queries, public so a test can check their plans (`EXPLAIN`) are index scans.
@@ -56,9 +64,9 @@ public struct OrderStore: Sendable {
     /// the same transaction, so a replay answers exactly what this request answered.
     public func requestRefund(
         _ id: UUID, merchant: UUID, claim: IdempotencyClaim?, traceparent: String? = nil,
-        response: @Sendable (RefundOutcome) -> (status: Int, body: [UInt8])
+        response: @escaping @Sendable (RefundOutcome) -> (status: Int, body: [UInt8])
     ) async throws -> RefundOutcome {
-        try await client.withTransaction(logger: logger) { connection in
+        try await client.withTransaction(deadline: statementDeadline, logger: logger) { [logger] connection in
             let updated = try await OrderRow.orders(try await connection.query("""
                 UPDATE orders SET status = 'refund_pending', version = version + 1, updated_at = now()
                 WHERE id = \(id) AND merchant_id = \(merchant) AND status = 'succeeded'

@@ -10,8 +10,9 @@ import SettleDomain
 public struct WebhookDeliveryStore: Sendable {
     let client: PostgresClient
     let logger: Logger
-    /// The dispatcher's statements (fan-out, claim, record) each run within this on a connection
-    /// of their own, closed if it goes silent (`PostgresClient.withConnection(deadline:)`).
+    /// Every call (the dispatcher's fan-out, claim and record, the API's list and retry) runs
+    /// within this on a connection of its own, closed if it goes silent
+    /// (`PostgresClient.withConnection(deadline:)`).
     let statementDeadline: Duration
 
     public init(client: PostgresClient, logger: Logger, statementDeadline: Duration = .seconds(10)) {
@@ -292,28 +293,31 @@ public struct WebhookDeliveryStore: Sendable {
     /// A page of an endpoint's deliveries, newest first (in the order they were written),
     /// optionally of one status; nil if the merchant has no such endpoint.
     public func list(endpoint: UUID, merchant: UUID, status: String?, page: PageRequest) async throws -> Page<WebhookDelivery>? {
-        var exists = false
-        for try await _ in try await client.query("""
-            SELECT 1 FROM webhook_endpoints WHERE id = \(endpoint) AND merchant_id = \(merchant) AND deleted_at IS NULL
-            """, logger: logger) { exists = true }
-        guard exists else { return nil }
         let fetch = page.limit + 1
-        let rows: PostgresRowSequence
+        let query: PostgresQuery
         if let newerThan = page.endingBefore {
-            rows = try await client.query("""
+            query = """
                 SELECT \(unescaped: Self.deliveryColumns) WHERE d.endpoint_id = \(endpoint) AND (\(status)::text IS NULL OR d.status = \(status))
                   AND d.sequence > coalesce((SELECT sequence FROM webhook_deliveries WHERE id = \(newerThan) AND endpoint_id = \(endpoint)), 0)
                 ORDER BY d.sequence ASC LIMIT \(fetch)
-                """, logger: logger)
+                """
         } else {
-            rows = try await client.query("""
+            query = """
                 SELECT \(unescaped: Self.deliveryColumns) WHERE d.endpoint_id = \(endpoint) AND (\(status)::text IS NULL OR d.status = \(status))
                   AND d.sequence < coalesce((SELECT sequence FROM webhook_deliveries WHERE id = \(page.startingAfter) AND endpoint_id = \(endpoint)),
                                             9223372036854775807)
                 ORDER BY d.sequence DESC LIMIT \(fetch)
-                """, logger: logger)
+                """
         }
-        return Page(fetched: try await withAttempts(try await Self.deliveries(rows)), request: page)
+        return try await client.withConnection(deadline: statementDeadline) { [logger] connection in
+            var exists = false
+            for try await _ in try await connection.query("""
+                SELECT 1 FROM webhook_endpoints WHERE id = \(endpoint) AND merchant_id = \(merchant) AND deleted_at IS NULL
+                """, logger: logger) { exists = true }
+            guard exists else { return nil }
+            let deliveries = try await Self.deliveries(try await connection.query(query, logger: logger))
+            return Page(fetched: try await Self.withAttempts(deliveries, on: connection, logger: logger), request: page)
+        }
     }
 
     public enum RetryOutcome: Sendable {
@@ -328,8 +332,8 @@ public struct WebhookDeliveryStore: Sendable {
     /// Makes a delivery due now for one more attempt, whatever its state, in the transaction that
     /// stores the request's answer under its key.
     public func retry(_ id: UUID, merchant: UUID, claim: IdempotencyClaim?,
-                      response: @Sendable (RetryOutcome) -> (status: Int, body: [UInt8])) async throws -> RetryOutcome {
-        try await client.withTransaction(logger: logger) { connection in
+                      response: @escaping @Sendable (RetryOutcome) -> (status: Int, body: [UInt8])) async throws -> RetryOutcome {
+        try await client.withTransaction(deadline: statementDeadline, logger: logger) { [logger] connection in
             var state: (leased: Bool, enabled: Bool)?
             for try await (leased, enabled) in try await connection.query("""
                 SELECT d.lease_until IS NOT NULL AND d.lease_until >= now(), e.enabled
@@ -349,7 +353,7 @@ public struct WebhookDeliveryStore: Sendable {
                 let rows = try await connection.query("SELECT \(unescaped: Self.deliveryColumns) WHERE d.id = \(id)", logger: logger)
                 outcome = .notFound
                 for delivery in try await Self.deliveries(rows) {
-                    outcome = .scheduled(try await withAttempts([delivery], on: connection)[0])
+                    outcome = .scheduled(try await Self.withAttempts([delivery], on: connection, logger: logger)[0])
                 }
             }
             if let claim {
@@ -375,13 +379,13 @@ public struct WebhookDeliveryStore: Sendable {
         return deliveries
     }
 
-    private func withAttempts(_ deliveries: [WebhookDelivery], on connection: PostgresConnection? = nil) async throws -> [WebhookDelivery] {
+    private static func withAttempts(_ deliveries: [WebhookDelivery], on connection: PostgresConnection, logger: Logger) async throws -> [WebhookDelivery] {
         guard !deliveries.isEmpty else { return deliveries }
         let query: PostgresQuery = """
             SELECT delivery_id, attempt, attempted_at, status_code, latency_ms, response_body, error FROM webhook_attempts
             WHERE delivery_id = ANY (\(deliveries.map(\.id))) ORDER BY delivery_id, attempt
             """
-        let rows = if let connection { try await connection.query(query, logger: logger) } else { try await client.query(query, logger: logger) }
+        let rows = try await connection.query(query, logger: logger)
         var attempts: [UUID: [WebhookDelivery.Attempt]] = [:]
         for try await (delivery, number, at, code, latency, body, error) in rows.decode((UUID, Int32, Date, Int32?, Int32, String?, String?).self) {
             attempts[delivery, default: []].append(WebhookDelivery.Attempt(

@@ -11,11 +11,15 @@ public struct WebhookEndpointStore: Sendable {
     let logger: Logger
     /// How many live endpoints a merchant may have.
     public let limit: Int
+    /// Longest a call may take, lease included; past it the call fails with `DatabaseUnavailable`
+    /// and its connection is closed (`PostgresClient.withConnection(deadline:)`).
+    let statementDeadline: Duration
 
-    public init(client: PostgresClient, logger: Logger, limit: Int = 16) {
+    public init(client: PostgresClient, logger: Logger, limit: Int = 16, statementDeadline: Duration = .seconds(5)) {
         self.client = client
         self.logger = logger
         self.limit = limit
+        self.statementDeadline = statementDeadline
     }
 
     public enum CreateOutcome: Sendable {
@@ -29,9 +33,9 @@ public struct WebhookEndpointStore: Sendable {
 
     public func create(
         merchant: UUID, _ new: NewWebhookEndpoint, secret: String, claim: IdempotencyClaim?,
-        response: @Sendable (CreateOutcome) -> (status: Int, body: [UInt8])
+        response: @escaping @Sendable (CreateOutcome) -> (status: Int, body: [UInt8])
     ) async throws -> CreateOutcome {
-        try await client.withTransaction(logger: logger) { connection in
+        try await client.withTransaction(deadline: statementDeadline, logger: logger) { [logger, limit] connection in
             // One creation per merchant at a time, so two concurrent creations cannot both pass the limit.
             try await connection.query("SELECT pg_advisory_xact_lock(hashtextextended(\(merchant.uuidString), 9))", logger: logger)
             var live = 0
@@ -59,48 +63,54 @@ public struct WebhookEndpointStore: Sendable {
     }
 
     public func find(_ id: UUID, merchant: UUID) async throws -> WebhookEndpoint? {
-        try await Self.endpoints(try await client.query("""
-            SELECT \(unescaped: Self.selectList) FROM webhook_endpoints
-            WHERE id = \(id) AND merchant_id = \(merchant) AND deleted_at IS NULL
-            """, logger: logger)).first
+        try await client.withConnection(deadline: statementDeadline) { [logger] connection in
+            try await Self.endpoints(try await connection.query("""
+                SELECT \(unescaped: Self.selectList) FROM webhook_endpoints
+                WHERE id = \(id) AND merchant_id = \(merchant) AND deleted_at IS NULL
+                """, logger: logger)).first
+        }
     }
 
     /// A page of the merchant's live endpoints, newest first.
     public func list(merchant: UUID, page: PageRequest) async throws -> Page<WebhookEndpoint> {
         let fetch = page.limit + 1
-        let rows: PostgresRowSequence
+        let query: PostgresQuery
         if let newerThan = page.endingBefore {
-            rows = try await client.query("""
+            query = """
                 SELECT \(unescaped: Self.selectList) FROM webhook_endpoints
                 WHERE merchant_id = \(merchant) AND deleted_at IS NULL AND id > \(newerThan)
                 ORDER BY id ASC LIMIT \(fetch)
-                """, logger: logger)
+                """
         } else {
-            rows = try await client.query("""
+            query = """
                 SELECT \(unescaped: Self.selectList) FROM webhook_endpoints
                 WHERE merchant_id = \(merchant) AND deleted_at IS NULL AND id < \(page.olderThan)
                 ORDER BY id DESC LIMIT \(fetch)
-                """, logger: logger)
+                """
         }
-        return Page(fetched: try await Self.endpoints(rows), request: page)
+        return try await client.withConnection(deadline: statementDeadline) { [logger] connection in
+            Page(fetched: try await Self.endpoints(try await connection.query(query, logger: logger)), request: page)
+        }
     }
 
     /// Deletes a live endpoint; false if there was none. Its pending deliveries are not sent.
     public func delete(_ id: UUID, merchant: UUID) async throws -> Bool {
-        var deleted = false
-        for try await _ in try await client.query("""
-            UPDATE webhook_endpoints SET deleted_at = now(), updated_at = now()
-            WHERE id = \(id) AND merchant_id = \(merchant) AND deleted_at IS NULL
-            RETURNING 1
-            """, logger: logger) { deleted = true }
-        return deleted
+        try await client.withConnection(deadline: statementDeadline) { [logger] connection in
+            for try await _ in try await connection.query("""
+                UPDATE webhook_endpoints SET deleted_at = now(), updated_at = now()
+                WHERE id = \(id) AND merchant_id = \(merchant) AND deleted_at IS NULL
+                RETURNING 1
+                """, logger: logger) { return true }
+            return false
+        }
     }
 
     /// Enables an endpoint (clearing why it was disabled and its record of failures, so it starts
     /// with a closed circuit) or disables it by the merchant's hand.
-    public func setEnabled(_ enabled: Bool, id: UUID, merchant: UUID, claim: IdempotencyClaim?, response: Answer) async throws -> WebhookEndpoint? {
+    public func setEnabled(_ enabled: Bool, id: UUID, merchant: UUID, claim: IdempotencyClaim?,
+                           response: @escaping Answer) async throws -> WebhookEndpoint? {
         let reason: String? = enabled ? nil : WebhookEndpoint.DisabledReason.manual.rawValue
-        return try await change(claim: claim, response: response) { connection in
+        return try await change(claim: claim, response: response) { [logger] connection in
             try await connection.query("""
                 UPDATE webhook_endpoints
                 SET enabled = \(enabled), disabled_reason = \(reason),
@@ -118,8 +128,8 @@ public struct WebhookEndpointStore: Sendable {
     /// Gives an endpoint a new secret; the current one keeps signing beside it for `overlap`
     /// (a secret rotated again within that time is dropped: two secrets sign at most).
     public func rotateSecret(id: UUID, merchant: UUID, secret: String, overlap: Duration, claim: IdempotencyClaim?,
-                             response: Answer) async throws -> WebhookEndpoint? {
-        return try await change(claim: claim, response: response) { connection in
+                             response: @escaping Answer) async throws -> WebhookEndpoint? {
+        return try await change(claim: claim, response: response) { [logger] connection in
             try await connection.query("""
                 UPDATE webhook_endpoints
                 SET previous_secret = secret, previous_secret_expires_at = now() + make_interval(secs => \(overlap.seconds)),
@@ -133,34 +143,38 @@ public struct WebhookEndpointStore: Sendable {
     /// The secrets that sign an endpoint's deliveries now: the current one, then the previous
     /// one while it has not expired.
     public func signingSecrets(_ id: UUID) async throws -> [String] {
-        for try await (secret, previous) in try await client.query("""
-            SELECT secret, CASE WHEN previous_secret_expires_at > now() THEN previous_secret END
-            FROM webhook_endpoints WHERE id = \(id)
-            """, logger: logger).decode((String, String?).self) {
-            return [secret] + (previous.map { [$0] } ?? [])
+        try await client.withConnection(deadline: statementDeadline) { [logger] connection in
+            for try await (secret, previous) in try await connection.query("""
+                SELECT secret, CASE WHEN previous_secret_expires_at > now() THEN previous_secret END
+                FROM webhook_endpoints WHERE id = \(id)
+                """, logger: logger).decode((String, String?).self) {
+                return [secret] + (previous.map { [$0] } ?? [])
+            }
+            return []
         }
-        return []
     }
 
     /// The signing secrets of every live endpoint whose URL starts with `base` (a receiver on the
     /// local stack verifies with them, as a merchant's receiver would with its own).
     public func signingSecrets(urlsStartingWith base: String) async throws -> [String] {
-        var secrets: [String] = []
-        for try await (secret, previous) in try await client.query("""
-            SELECT secret, CASE WHEN previous_secret_expires_at > now() THEN previous_secret END
-            FROM webhook_endpoints WHERE deleted_at IS NULL AND left(url, length(\(base))) = \(base)
-            """, logger: logger).decode((String, String?).self) {
-            secrets.append(secret)
-            if let previous { secrets.append(previous) }
+        try await client.withConnection(deadline: statementDeadline) { [logger] connection in
+            var secrets: [String] = []
+            for try await (secret, previous) in try await connection.query("""
+                SELECT secret, CASE WHEN previous_secret_expires_at > now() THEN previous_secret END
+                FROM webhook_endpoints WHERE deleted_at IS NULL AND left(url, length(\(base))) = \(base)
+                """, logger: logger).decode((String, String?).self) {
+                secrets.append(secret)
+                if let previous { secrets.append(previous) }
+            }
+            return secrets
         }
-        return secrets
     }
 
     private func change(
-        claim: IdempotencyClaim?, response: Answer,
-        _ update: @Sendable (PostgresConnection) async throws -> PostgresRowSequence
+        claim: IdempotencyClaim?, response: @escaping Answer,
+        _ update: @escaping @Sendable (PostgresConnection) async throws -> PostgresRowSequence
     ) async throws -> WebhookEndpoint? {
-        try await client.withTransaction(logger: logger) { connection in
+        try await client.withTransaction(deadline: statementDeadline, logger: logger) { [logger] connection in
             let endpoint = try await Self.endpoints(try await update(connection)).first
             if let claim {
                 let (status, body) = response(endpoint)

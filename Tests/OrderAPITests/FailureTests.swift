@@ -110,6 +110,43 @@ struct FailureTests {
         }
     }
 
+    @Test("Its database connections go silent four times while it serves reads: each read past the deadline is 503 database_unavailable, and reads are answered again after each stall")
+    func silentDatabaseConnectionsOnReads() async throws {
+        try await TestDatabase.with(migrated: true) { _, url in
+            let (proxy, through) = try await StallingProxy.start(before: url)
+            try await APIHarness.run(environment: ["SETTLE_API_STATEMENT_DEADLINE_MS": "1000"], databaseURL: through) { api in
+                let merchant = try await api.merchant()
+                let order = try await api.request(.post, "/v1/orders", as: merchant,
+                                                  body: #"{"amount":700,"currency":"usd","payment_method":"pm_card_ok"}"#)
+                #expect(order.status == .created)
+                // Four reads at once, so the pool (four connections in tests) holds several when
+                // they go silent: a read that kept its silent connection leased would have used
+                // the pool up by the last stall, and every read after it would wait in vain.
+                for stall in 0...4 {
+                    if stall > 0 { proxy.stall() }
+                    try await eventually("reads to be answered after stall \(stall)", within: .seconds(45)) {
+                        let answers = try await withThrowingTaskGroup(of: APIResponse.self) { group in
+                            for index in 0..<4 {
+                                // A list, and an order that is in no cache and no table: both need the database.
+                                let uri = index.isMultiple(of: 2) ? "/v1/orders" : "/v1/orders/\(UUIDv7.make().lowercased)"
+                                group.addTask { try await api.request(.get, uri, as: merchant, retryingUnavailable: false) }
+                            }
+                            return try await group.reduce(into: []) { $0.append($1) }
+                        }
+                        var answered = true
+                        for answer in answers where answer.status != .ok && answer.status != .notFound {
+                            #expect(answer.status == .serviceUnavailable)
+                            #expect(answer.problemCode == "database_unavailable")
+                            answered = false
+                        }
+                        return answered
+                    }
+                }
+            }
+            try await proxy.stop()
+        }
+    }
+
     @Test("PostgreSQL stopped mid-test: 503 database_unavailable with Retry-After, then recovery; every 201 was committed")
     func databaseDown() async throws {
         let server = try await PrivatePostgres.start()
