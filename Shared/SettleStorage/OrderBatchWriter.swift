@@ -79,7 +79,8 @@ public struct OrderBatchWriter: Sendable {
 
 /// The group-commit statement: the data-modifying CTEs commit together or not at all. Arrays
 /// cannot hold NULL through the driver, so "no description" is a flag and "no idempotency key"
-/// is the empty key (a real key has 1 to 255 characters).
+/// is the empty key (a real key has 1 to 255 characters). Each outbox row's payload and
+/// headers come written (migration 0015): PostgreSQL parses only the event's `data`.
 ///
 /// A key is taken with its answer by `settle_take_idempotency_keys` (migration 0014), as
 /// `IdempotencyStore.claim` takes one: free, expired, or a claim abandoned past the lock
@@ -89,9 +90,10 @@ struct InsertOrderBatch: PostgresPreparedStatement {
     static let sql = """
         WITH batch AS (
             SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::bool[],
-                                 $8::jsonb[], $9::timestamptz[], $10::uuid[], $11::text[], $12::bytea[], $13::text[], $14::text[])
+                                 $8::jsonb[], $9::timestamptz[], $10::uuid[], $11::text[], $12::bytea[], $13::text[], $14::text[],
+                                 $20::text[])
                 AS b(id, merchant_id, amount, currency, payment_method, description, has_description,
-                     metadata, created_at, event_id, idempotency_key, request_hash, response, traceparent)
+                     metadata, created_at, event_id, idempotency_key, request_hash, response, headers, envelope)
         ),
         keyed AS (
             SELECT taken.* FROM (
@@ -118,8 +120,7 @@ struct InsertOrderBatch: PostgresPreparedStatement {
             RETURNING id
         )
         INSERT INTO outbox (event_id, topic, key, payload, headers, created_at)
-        SELECT event_id, $15, id::text, settle_event_envelope(event_id, 'order.created', merchant_id, created_at, data),
-               settle_outbox_headers(event_id, 'order.created', traceparent), created_at
+        SELECT event_id, $15, id::text, envelope, headers, created_at
         FROM accepted
         RETURNING key::uuid
         """
@@ -139,7 +140,8 @@ struct InsertOrderBatch: PostgresPreparedStatement {
     var idempotencyKeys: [String] = []
     var requestHashes: [ByteBuffer] = []
     var responses: [String] = []
-    var traceparents: [String] = []
+    var headers: [String] = []
+    var envelopes: [String] = []
     var keyRetentionSeconds: Double
     var keyLockSeconds: Double
 
@@ -160,13 +162,36 @@ struct InsertOrderBatch: PostgresPreparedStatement {
             eventIDs.append(pending.eventID)
             idempotencyKeys.append(pending.idempotencyKey?.key ?? "")
             requestHashes.append(ByteBuffer(bytes: pending.idempotencyKey?.requestHash ?? []))
-            responses.append(String(decoding: pending.responseBody, as: UTF8.self))
-            traceparents.append(pending.traceparent ?? TraceParent.random())
+            let response = String(decoding: pending.responseBody, as: UTF8.self)
+            responses.append(response)
+            headers.append(Self.headers(eventID: pending.eventID, traceparent: pending.traceparent))
+            envelopes.append(Self.envelope(eventID: pending.eventID, order: order, json: response))
         }
     }
 
+    /// The Kafka message of an order's `order.created` event: the envelope
+    /// `{id, type, version, occurred_at, merchant_id, data}` that `settle_event_envelope` writes for
+    /// every other event, around the order's JSON as the API answered it. Every value put in
+    /// here is a UUID, a constant or a time, so none needs escaping.
+    static func envelope(eventID: UUID, order: Order, json: String) -> String {
+        #"{"id":"\#(eventID.lowercased)","type":"\#(EventType.orderCreated.rawValue)","version":1,"occurred_at":"\#(occurredAt.format(order.createdAt))","merchant_id":"\#(order.merchantID.lowercased)","data":{"object":\#(json)}}"#
+    }
+
+    /// The message's headers, as `settle_outbox_headers` writes them. A `traceparent` that is not
+    /// the W3C form (lower-case hex and dashes) is replaced by a new trace's, so nothing in it
+    /// needs escaping either.
+    static func headers(eventID: UUID, traceparent: String?) -> String {
+        let trace = traceparent.flatMap { value in
+            value.utf8.count == 55 && value.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) || $0 == 0x2D } ? value : nil
+        } ?? TraceParent.random()
+        return #"{"event-id":"\#(eventID.lowercased)","event-type":"\#(EventType.orderCreated.rawValue)","traceparent":"\#(trace)"}"#
+    }
+
+    /// `occurred_at`: UTC, to the millisecond (truncated, as PostgreSQL's `to_char` writes it).
+    private static let occurredAt = Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: .gmt)
+
     func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 19)
+        var bindings = PostgresBindings(capacity: 20)
         bindings.append(ids)
         bindings.append(merchants)
         bindings.append(amounts)
@@ -180,12 +205,13 @@ struct InsertOrderBatch: PostgresPreparedStatement {
         bindings.append(idempotencyKeys)
         bindings.append(requestHashes)
         bindings.append(responses)
-        bindings.append(traceparents)
+        bindings.append(headers)
         bindings.append(KafkaTopics.orders)
         bindings.append(keyRetentionSeconds)
         bindings.append(keyLockSeconds)
         bindings.append(OrderBatchWriter.keyMethod)
         bindings.append(OrderBatchWriter.keyPath)
+        bindings.append(envelopes)
         return bindings
     }
 

@@ -44,7 +44,7 @@ struct OrderCreationTests {
             #expect(data.first?["order_id"] as? String == id)
 
             let rows = try await api.database.query("""
-                SELECT topic, key, headers->>'event-id', payload->>'type', (payload->'data'->'object'->>'id')
+                SELECT topic, key, headers::jsonb->>'event-id', payload::jsonb->>'type', (payload::jsonb->'data'->'object'->>'id')
                 FROM outbox WHERE key = \(id)
                 """, logger: APIHarness.logger)
             var outbox: [(String, String, String, String, String)] = []
@@ -62,13 +62,16 @@ struct OrderCreationTests {
                 SELECT (SELECT string_agg(k, ',' ORDER BY k) FROM jsonb_object_keys(o.payload) AS k),
                        o.payload->'data'->'object' = \(body)::jsonb, o.payload->>'merchant_id' = \(merchant.id.lowercased),
                        o.payload->>'occurred_at', o.headers->>'traceparent',
-                       r.description, r.metadata = '{"cart":"42"}'::jsonb, e.data = o.payload->'data'
-                FROM outbox AS o JOIN orders AS r ON r.id::text = o.key JOIN events AS e ON e.id = o.event_id
+                       r.description, r.metadata = '{"cart":"42"}'::jsonb, e.data = o.payload->'data',
+                       o.payload = settle_event_envelope(e.id, e.type, e.merchant_id, e.created_at, e.data),
+                       (SELECT string_agg(k, ',' ORDER BY k) FROM jsonb_object_keys(o.headers) AS k) || ' ' || (o.headers->>'event-id' = e.id::text)::text
+                FROM (SELECT key, event_id, payload::jsonb AS payload, headers::jsonb AS headers FROM outbox) AS o
+                JOIN orders AS r ON r.id::text = o.key JOIN events AS e ON e.id = o.event_id
                 WHERE o.key = \(id)
                 """, logger: APIHarness.logger)
             var checked = false
-            for try await (keys, sameOrder, sameMerchant, occurredAt, traceparent, description, sameMetadata, sameData)
-                in envelope.decode((String, Bool, Bool, String, String, String?, Bool, Bool).self) {
+            for try await (keys, sameOrder, sameMerchant, occurredAt, traceparent, description, sameMetadata, sameData, sameEnvelope, headerKeys)
+                in envelope.decode((String, Bool, Bool, String, String, String?, Bool, Bool, Bool, String).self) {
                 checked = true
                 #expect(keys == "data,id,merchant_id,occurred_at,type,version")
                 #expect(sameOrder, "data.object is the order as the API answered it")
@@ -78,6 +81,8 @@ struct OrderCreationTests {
                 #expect(description == "Two books")
                 #expect(sameMetadata)
                 #expect(sameData, "the event row and the message carry the same data")
+                #expect(sameEnvelope, "the envelope is the one settle_event_envelope makes of the event row, time included")
+                #expect(headerKeys == "event-id,event-type,traceparent true")
             }
             #expect(checked)
 

@@ -82,8 +82,8 @@ struct DispatcherTests {
             #expect(try await fixture.scalar("SELECT count(*)::int FROM webhook_attempts WHERE status_code = 500") == 3)
             #expect(try await fixture.scalar("SELECT attempts FROM webhook_deliveries WHERE endpoint_id = \(endpoint.id)") == 3)
             #expect(try await fixture.scalar("""
-                SELECT count(*)::int FROM outbox WHERE topic = 'payments.v1.dlq' AND payload->>'id' = \(event.uuidString.lowercased())
-                  AND headers->>'dlq-error-class' = 'webhook_attempts_exhausted' AND headers->>'dlq-attempts' = '3'
+                SELECT count(*)::int FROM outbox WHERE topic = 'payments.v1.dlq' AND payload::jsonb->>'id' = \(event.uuidString.lowercased())
+                  AND headers::jsonb->>'dlq-error-class' = 'webhook_attempts_exhausted' AND headers::jsonb->>'dlq-attempts' = '3'
                 """) == 1)
             // Five failures in a row open the endpoint's circuit: with three attempts it is not open yet.
             #expect(try await fixture.scalar("SELECT consecutive_failures FROM webhook_endpoints WHERE id = \(endpoint.id)") == 3)
