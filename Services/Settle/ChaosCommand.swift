@@ -353,7 +353,9 @@ final class ChaosJournal: Sendable {
     private let state = Mutex((start: ContinuousClock.Instant?.none, inPlace: false, line: String?.none))
 
     init(file: URL, heading: String) throws {
-        FileManager.default.createFile(atPath: file.path, contents: Data((heading + "\n").utf8))
+        guard FileManager.default.createFile(atPath: file.path, contents: Data((heading + "\n").utf8)) else {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: file.path])
+        }
         handle = try FileHandle(forWritingTo: file)
         handle.seekToEndOfFile()
     }

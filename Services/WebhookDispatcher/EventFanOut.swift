@@ -37,7 +37,7 @@ final class EventFanOut: Service, Sendable {
                     await self.commitHandled()
                 }
             }
-            try? await cancelWhenGracefulShutdown {
+            await cancelWhenGracefulShutdown {
                 for await message in self.consumer.messages {
                     await self.handle(message)
                 }
