@@ -14,23 +14,12 @@ struct OutboxRelayTests {
     @Test("A transaction holding an early row open for 2 s: later rows of its order wait for it, nothing is skipped, no clock decides")
     func earlyTransactionHeldOpen() async throws {
         try await RelayFixture.run { fixture in
-            let reader = try TopicReader(fixture)
-            async let reading: Void = reader.run()
-            let relay = try fixture.startRelay()
-            do {
+            try await fixture.withRelay { reader in
                 // The relay is known to be publishing before the scenario starts.
                 try await fixture.insert([(key: "warm-up", sequence: 0)])
                 try await eventually("the relay to publish a first row") { reader.all.contains { $0.key == "warm-up" } }
                 try await Self.holdEarlyTransaction(fixture, reader: reader)
-            } catch {
-                relay.kill(SIGKILL)
-                await reader.stop()
-                throw error
             }
-            relay.kill(SIGTERM)
-            try await eventually("the relay to stop") { relay.outputClosed }
-            await reader.stop()
-            await reading
         }
     }
 
@@ -133,101 +122,81 @@ struct OutboxRelayTests {
     @Test("All brokers down for 10 s under a stream of rows: the relay keeps them and drains when they return, in order")
     func brokerDown() async throws {
         try await RelayFixture.run { fixture in
-            let reader = try TopicReader(fixture)
-            async let reading: Void = reader.run()
-            let relay = try fixture.startRelay()
-            let rows = Self.stream(keys: 20, perKey: 30)
-            try await fixture.insert(Array(rows.prefix(200)))
-            try await eventually("the first rows to be published") { reader.distinctEvents >= 200 }
-            for broker in 1...3 { try await fixture.broker.admin.brokerDown(broker) }
-            try await fixture.insert(Array(rows.dropFirst(200)))
-            // The outage lasts 10 s: the fault's length, not a wait for something to happen.
-            try await Task.sleep(for: .seconds(10))
-            #expect(try await fixture.outboxCount() > 0, "rows wait in the outbox while no broker answers")
-            for broker in 1...3 { try await fixture.broker.admin.brokerUp(broker) }
-            try await eventually("every row to be published", within: .seconds(60)) { reader.distinctEvents >= rows.count }
-            try await eventually("the outbox to be empty") { try await fixture.outboxCount() == 0 }
-            #expect(reader.outOfOrderKeys().isEmpty)
-            relay.kill(SIGTERM)
-            try await eventually("the relay to stop") { relay.outputClosed }
-            await reader.stop()
-            await reading
+            try await fixture.withRelay { reader in
+                let rows = Self.stream(keys: 20, perKey: 30)
+                try await fixture.insert(Array(rows.prefix(200)))
+                try await eventually("the first rows to be published") { reader.distinctEvents >= 200 }
+                for broker in 1...3 { try await fixture.broker.admin.brokerDown(broker) }
+                try await fixture.insert(Array(rows.dropFirst(200)))
+                // The outage lasts 10 s: the fault's length, not a wait for something to happen.
+                try await Task.sleep(for: .seconds(10))
+                #expect(try await fixture.outboxCount() > 0, "rows wait in the outbox while no broker answers")
+                for broker in 1...3 { try await fixture.broker.admin.brokerUp(broker) }
+                try await eventually("every row to be published", within: .seconds(60)) { reader.distinctEvents >= rows.count }
+                try await eventually("the outbox to be empty") { try await fixture.outboxCount() == 0 }
+                #expect(reader.outOfOrderKeys().isEmpty)
+            }
         }
     }
 
     @Test("A producer that hits a fatal error is replaced: /readyz says so meanwhile, then every row is published, in order")
     func fatalProducerReplaced() async throws {
         try await RelayFixture.run { fixture in
-            let reader = try TopicReader(fixture)
-            async let reading: Void = reader.run()
             let endpoint = ServiceEndpoint(port: try FreePort.make())
-            let relay = try fixture.startRelay(environment: ["SETTLE_RELAY_PORT": String(endpoint.port)])
-            try await eventually("the relay to be ready") { (try? await endpoint.get("/readyz").status) == 200 }
-            let rows = Self.stream(keys: 10, perKey: 20)
-            try await fixture.insert(Array(rows.prefix(50)))
-            try await eventually("the first rows to be published") { reader.distinctEvents >= 50 }
-            // /readyz is watched from before the fault on: the relay may fail and replace its
-            // producer (about a second) while the rows below are still being inserted.
-            let reportedFailure = Task { () -> Bool in
-                while !Task.isCancelled {
-                    if let readiness = try? await endpoint.get("/readyz"), readiness.status == 503,
-                       readiness.body.contains("fatal error") { return true }
-                    try? await Task.sleep(for: .milliseconds(20))
+            try await fixture.withRelay(environment: ["SETTLE_RELAY_PORT": String(endpoint.port)]) { reader in
+                try await eventually("the relay to be ready") { (try? await endpoint.get("/readyz").status) == 200 }
+                let rows = Self.stream(keys: 10, perKey: 20)
+                try await fixture.insert(Array(rows.prefix(50)))
+                try await eventually("the first rows to be published") { reader.distinctEvents >= 50 }
+                // /readyz is watched from before the fault on: the relay may fail and replace its
+                // producer (about a second) while the rows below are still being inserted.
+                let reportedFailure = Task { () -> Bool in
+                    while !Task.isCancelled {
+                        if let readiness = try? await endpoint.get("/readyz"), readiness.status == 503,
+                           readiness.body.contains("fatal error") { return true }
+                        try? await Task.sleep(for: .milliseconds(20))
+                    }
+                    return false
                 }
-                return false
+                defer { reportedFailure.cancel() }
+                // An out-of-order sequence answer is fatal to an idempotent producer: it can send nothing more.
+                try await fixture.broker.admin.pushErrors(apiKey: 0, codes: [45])
+                try await fixture.insert(Array(rows.dropFirst(50)))
+                try await eventually("every row to be published", within: .seconds(30)) { reader.distinctEvents >= rows.count }
+                reportedFailure.cancel()
+                #expect(await reportedFailure.value, "/readyz never reported the failed producer")
+                try await eventually("/readyz to be ready again") { (try? await endpoint.get("/readyz").status) == 200 }
+                #expect(try await endpoint.metric("settle_relay_producer_rebuilds_total") >= 1)
+                #expect(reader.outOfOrderKeys().isEmpty)
+                #expect(reader.inconsistentDuplicates().isEmpty)
             }
-            defer { reportedFailure.cancel() }
-            // An out-of-order sequence answer is fatal to an idempotent producer: it can send nothing more.
-            try await fixture.broker.admin.pushErrors(apiKey: 0, codes: [45])
-            try await fixture.insert(Array(rows.dropFirst(50)))
-            try await eventually("every row to be published", within: .seconds(30)) { reader.distinctEvents >= rows.count }
-            reportedFailure.cancel()
-            #expect(await reportedFailure.value, "/readyz never reported the failed producer")
-            try await eventually("/readyz to be ready again") { (try? await endpoint.get("/readyz").status) == 200 }
-            #expect(try await endpoint.metric("settle_relay_producer_rebuilds_total") >= 1)
-            #expect(reader.outOfOrderKeys().isEmpty)
-            #expect(reader.inconsistentDuplicates().isEmpty)
-            relay.kill(SIGTERM)
-            try await eventually("the relay to stop") { relay.outputClosed }
-            await reader.stop()
-            await reading
         }
     }
 
     @Test("Without notifications (LISTEN off) the fallback poll still publishes")
     func pollWithoutNotify() async throws {
         try await RelayFixture.run { fixture in
-            let reader = try TopicReader(fixture)
-            async let reading: Void = reader.run()
-            let relay = try fixture.startRelay(environment: ["SETTLE_RELAY_LISTEN": "false"])
-            try await fixture.insert(Self.stream(keys: 5, perKey: 4))
-            try await eventually("every row to be published") { reader.distinctEvents >= 20 }
-            #expect(reader.outOfOrderKeys().isEmpty)
-            relay.kill(SIGTERM)
-            try await eventually("the relay to stop") { relay.outputClosed }
-            await reader.stop()
-            await reading
+            try await fixture.withRelay(environment: ["SETTLE_RELAY_LISTEN": "false"]) { reader in
+                try await fixture.insert(Self.stream(keys: 5, perKey: 4))
+                try await eventually("every row to be published") { reader.distinctEvents >= 20 }
+                #expect(reader.outOfOrderKeys().isEmpty)
+            }
         }
     }
 
     @Test("A row of a sampled trace is published in a span of the relay's own (same trace, a new parent); any other row keeps its traceparent")
     func publishSpan() async throws {
         try await RelayFixture.run { fixture in
-            let reader = try TopicReader(fixture)
-            async let reading: Void = reader.run()
-            let relay = try fixture.startRelay()
-            let trace = String(repeating: "ab", count: 16), parent = String(repeating: "cd", count: 8)
-            try await fixture.insert([(key: "sampled", sequence: 1)], traceparent: "00-\(trace)-\(parent)-01")
-            try await fixture.insert([(key: "unsampled", sequence: 1)], traceparent: "00-\(trace)-\(parent)-00")
-            try await eventually("both rows to be published") { reader.distinctEvents >= 2 }
-            let sampled = reader.all.first { $0.key == "sampled" }?.traceparent?.split(separator: "-").map(String.init) ?? []
-            #expect(sampled.count == 4 && sampled[1] == trace && sampled[3] == "01", "\(sampled)")
-            #expect(sampled.count == 4 && sampled[2] != parent && sampled[2].count == 16, "the message's parent is the relay's span")
-            #expect(reader.all.first { $0.key == "unsampled" }?.traceparent == "00-\(trace)-\(parent)-00")
-            relay.kill(SIGTERM)
-            try await eventually("the relay to stop") { relay.outputClosed }
-            await reader.stop()
-            await reading
+            try await fixture.withRelay { reader in
+                let trace = String(repeating: "ab", count: 16), parent = String(repeating: "cd", count: 8)
+                try await fixture.insert([(key: "sampled", sequence: 1)], traceparent: "00-\(trace)-\(parent)-01")
+                try await fixture.insert([(key: "unsampled", sequence: 1)], traceparent: "00-\(trace)-\(parent)-00")
+                try await eventually("both rows to be published") { reader.distinctEvents >= 2 }
+                let sampled = reader.all.first { $0.key == "sampled" }?.traceparent?.split(separator: "-").map(String.init) ?? []
+                #expect(sampled.count == 4 && sampled[1] == trace && sampled[3] == "01", "\(sampled)")
+                #expect(sampled.count == 4 && sampled[2] != parent && sampled[2].count == 16, "the message's parent is the relay's span")
+                #expect(reader.all.first { $0.key == "unsampled" }?.traceparent == "00-\(trace)-\(parent)-00")
+            }
         }
     }
 

@@ -36,6 +36,27 @@ struct RelayFixture: Sendable {
         try await broker.stop()
     }
 
+    /// Runs `body` with a reader of this test's topic and a `settle-relay` started with
+    /// `environment`, then stops the relay as a deployment does (SIGTERM, waited for) and the
+    /// reader. If `body` throws, the relay is killed instead.
+    func withRelay(environment: [String: String] = [:], _ body: (TopicReader) async throws -> Void) async throws {
+        let reader = try TopicReader(self)
+        async let reading: Void = reader.run()
+        let relay = try startRelay(environment: environment)
+        do {
+            try await body(reader)
+            relay.kill(SIGTERM)
+            try await eventually("the relay to stop") { relay.outputClosed }
+        } catch {
+            relay.kill(SIGKILL)
+            await reader.stop()
+            await reading
+            throw error
+        }
+        await reader.stop()
+        await reading
+    }
+
     /// Starts a `settle-relay` process on this test's database and broker.
     func startRelay(environment extra: [String: String] = [:]) throws -> ChildProcess {
         var environment = ProcessInfo.processInfo.environment
