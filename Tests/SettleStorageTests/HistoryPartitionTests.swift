@@ -66,6 +66,44 @@ struct HistoryPartitionTests {
         }
     }
 
+    @Test("The partition and key functions find Settle's tables whatever the caller's search_path")
+    func functionsFindTheirSchema() async throws {
+        try await TestDatabase.with { client, _ in
+            try await Migrator(client: client, logger: Self.logger).migrate()
+            let merchant = UUID()
+            try await client.query("INSERT INTO merchants (id, name) VALUES (\(merchant), 'Search path')", logger: Self.logger)
+            var schema = ""
+            for try await name in try await client.query("SELECT quote_ident(current_schema())", logger: Self.logger).decode(String.self) {
+                schema = name
+            }
+            try await client.withConnection { connection in
+                // A session that sees none of Settle's objects unless it names their schema.
+                try await connection.query("SET search_path = pg_catalog", logger: Self.logger)
+                var made = 0
+                // Keys ten days ahead: more than the migration made, so there are days to make.
+                for try await count in try await connection.query(PostgresQuery(unsafeSQL: """
+                    SELECT \(schema).settle_ensure_history_partitions(2, 10)
+                    """), logger: Self.logger).decode(Int.self) { made = count }
+                #expect(made > 0, "the partitions were made (a failure to make one is only a warning)")
+                var taken = 0
+                for try await count in try await connection.query(PostgresQuery(unsafeSQL: """
+                    SELECT count(*)::int FROM \(schema).settle_take_idempotency_keys(
+                        ARRAY[$1::uuid], ARRAY['search-path'], 'POST', '/v1/orders', ARRAY['\\x00'::bytea], ARRAY[gen_random_uuid()],
+                        NULL, NULL, 60, 86400)
+                    """, binds: Self.binds(merchant)), logger: Self.logger).decode(Int.self) { taken = count }
+                #expect(taken == 1)
+                _ = try await connection.query(PostgresQuery(unsafeSQL: """
+                    SELECT count(*) FROM \(schema).settle_expired_history_partitions(interval '1 day', interval '1 day')
+                    """), logger: Self.logger)
+                try await connection.query("RESET search_path", logger: Self.logger)
+            }
+            #expect(try await Self.keys(client) == ["search-path"])
+            let tables = try await TestDatabase.tables(client)
+            #expect(tables.contains(try await Self.name(client, "idempotency_keys", at: "now() + interval '10 days'")),
+                    "the tenth day's keys have their partition, in Settle's schema")
+        }
+    }
+
     @Test("A detach interrupted half way is finished by the next run, and a partition detached but not dropped is dropped")
     func interruptedDetachIsFinished() async throws {
         try await TestDatabase.with { client, _ in
@@ -225,6 +263,12 @@ struct HistoryPartitionTests {
         var keys: [String] = []
         for try await key in try await client.query("SELECT key FROM idempotency_keys ORDER BY key", logger: logger).decode(String.self) { keys.append(key) }
         return keys
+    }
+
+    static func binds(_ merchant: UUID) -> PostgresBindings {
+        var bindings = PostgresBindings()
+        bindings.append(merchant)
+        return bindings
     }
 
     static func binds(_ merchant: UUID, _ key: String) -> PostgresBindings {
