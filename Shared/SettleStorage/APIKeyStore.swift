@@ -98,12 +98,10 @@ public struct APIKeyStore: Sendable {
     /// waits for its outcome (then `OutcomeUnknown`) instead of being told nothing happened.
     public func roll(merchant: UUID, scope: RollScope, overlap: Duration, claim: IdempotencyClaim?,
                      answer: RollAnswer? = nil) async throws -> RollOutcome {
-        let gate = CommitGate()
         let key = APIKey.generate()
         let hash = ByteBuffer(bytes: APIKey.hash(key))
         let liveLimit = self.liveLimit
-        return try await client.withTransaction(deadline: statementDeadline, gate: gate, logger: logger) { [logger] connection in
-            guard gate.send() else { throw DatabaseUnavailable(reason: "the deadline passed before the roll was sent") }
+        return try await client.withTransaction(deadline: statementDeadline, waitOnceSent: true, logger: logger) { [logger] connection in
             // One roll at a time per merchant, so the limit holds (NO KEY: orders being created for
             // the merchant, whose foreign keys share-lock its row, do not wait for it).
             try await connection.query("SELECT 1 FROM merchants WHERE id = \(merchant) FOR NO KEY UPDATE", logger: logger)
@@ -157,9 +155,7 @@ public struct APIKeyStore: Sendable {
     /// only within the deadline, and then waited for, as a roll is.
     public func revoke(id: UUID, merchant: UUID, claim: IdempotencyClaim?,
                        answer: RevokeAnswer? = nil) async throws -> (record: APIKeyRecord, hash: [UInt8])? {
-        let gate = CommitGate()
-        return try await client.withTransaction(deadline: statementDeadline, gate: gate, logger: logger) { [logger] connection in
-            guard gate.send() else { throw DatabaseUnavailable(reason: "the deadline passed before the revocation was sent") }
+        try await client.withTransaction(deadline: statementDeadline, waitOnceSent: true, logger: logger) { [logger] connection in
             var found = try await Self.recordsWithHashes(try await connection.query("""
                 SELECT \(unescaped: Self.selectList), key_hash FROM api_keys WHERE id = \(id) AND merchant_id = \(merchant) FOR UPDATE
                 """, logger: logger)).first

@@ -163,12 +163,20 @@ extension PostgresClient {
 extension PostgresClient {
     /// A transaction on a connection leased under `deadline`, closed if it goes silent (see
     /// `withConnection(deadline:gate:outcomeWait:closeAfter:)`).
+    ///
+    /// With `waitOnceSent`, a write: after BEGIN, `body` runs only if the deadline has not given
+    /// up (otherwise the transaction rolls back with nothing written and the caller gets
+    /// `DatabaseUnavailable`); once it has run, its outcome is waited for, as `CommitGate` says.
     public func withTransaction<Result: Sendable>(
-        deadline: Duration, gate: CommitGate? = nil, logger: Logger,
-        _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
+        deadline: Duration, waitOnceSent: Bool = false, outcomeWait: Duration = .seconds(10), closeAfter: Duration = .seconds(60),
+        logger: Logger, _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
-        try await withConnection(deadline: deadline, gate: gate) { connection in
-            try await connection.withTransaction(logger: logger) { try await body($0) }
+        let gate = waitOnceSent ? CommitGate() : nil
+        return try await withConnection(deadline: deadline, gate: gate, outcomeWait: outcomeWait, closeAfter: closeAfter) { connection in
+            try await connection.withTransaction(logger: logger) { connection in
+                guard gate?.send() ?? true else { throw DatabaseUnavailable(reason: "the deadline passed before the write was sent") }
+                return try await body(connection)
+            }
         }
     }
 }

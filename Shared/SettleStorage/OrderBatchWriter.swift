@@ -53,26 +53,20 @@ public struct OrderBatchWriter: Sendable {
     /// and lost if the server died in between. COMMIT's own CommandComplete comes only once the
     /// commit and its WAL flush are done.
     ///
-    /// The deadlines are `PostgresClient.withConnection(deadline:gate:outcomeWait:closeAfter:)`'s:
+    /// The deadlines are `PostgresClient.withTransaction(deadline:waitOnceSent:outcomeWait:closeAfter:logger:_:)`'s:
     /// a batch not sent within `deadline` throws `DatabaseUnavailable` and is never sent; one sent
     /// and not answered `outcomeWait` later throws `OutcomeUnknown`, and its connection is closed
     /// as silent if it is still unanswered `closeAfter` after that.
     public func commit(_ batch: [PendingOrder], deadline: Duration, outcomeWait: Duration,
                        closeAfter: Duration) async throws -> Set<UUID> {
         let statement = InsertOrderBatch(batch, keyLockTimeout: keyLockTimeout, keyRetention: keyRetention)
-        let gate = CommitGate()
-        return try await client.withConnection(deadline: deadline, gate: gate, outcomeWait: outcomeWait, closeAfter: closeAfter) {
-            [logger] connection in
-            try await connection.withTransaction(logger: logger) { connection in
-                // The batch's statement is sent only if the deadline has not given up on it;
-                // otherwise the transaction rolls back with nothing written.
-                guard gate.send() else { throw DatabaseUnavailable(reason: "the commit deadline passed before the batch was sent") }
-                var committed: Set<UUID> = []
-                for try await id in try await connection.execute(statement, logger: logger) {
-                    committed.insert(id)
-                }
-                return committed
+        return try await client.withTransaction(deadline: deadline, waitOnceSent: true, outcomeWait: outcomeWait, closeAfter: closeAfter,
+                                                logger: logger) { [logger] connection in
+            var committed: Set<UUID> = []
+            for try await id in try await connection.execute(statement, logger: logger) {
+                committed.insert(id)
             }
+            return committed
         }
     }
 }
