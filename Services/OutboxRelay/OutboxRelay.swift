@@ -81,10 +81,13 @@ final class OutboxRelay: Service, Sendable {
         var attempt = 0
         while !isStopping {
             do {
-                let connection = try await PostgresConnection.connect(
-                    configuration: try DatabaseConfiguration.connection(url: databaseURL, applicationName: Self.ownerApplicationName,
-                                                                        synchronousCommit: false),
-                    id: 1, logger: ServiceHost.quiet(logger))
+                var configuration = try DatabaseConfiguration.connection(url: databaseURL, applicationName: Self.ownerApplicationName,
+                                                                         synchronousCommit: false)
+                // The round's statements are prepared once per session (no parse per round), but
+                // planned on every run: a plan kept from when the outbox was small would scan the
+                // whole table, dead rows included, once a burst has filled it.
+                configuration.options.additionalStartupParameters.append(("plan_cache_mode", "force_custom_plan"))
+                let connection = try await PostgresConnection.connect(configuration: configuration, id: 1, logger: ServiceHost.quiet(logger))
                 attempt = 0
                 do {
                     try await publish(OutboxStore(connection: connection, logger: logger))
