@@ -53,6 +53,6 @@ struct JSONRequestBody: Sendable {
     /// SHA-256 of the body's canonical form (keys sorted): the same parameters sent with other
     /// spacing or key order are the same request for `Idempotency-Key` purposes.
     var canonicalHash: [UInt8] {
-        Array(SHA256.hash(data: SettleJSON.bytes(value)))
+        Array(SHA256.hash(data: JSONText.canonical(value) ?? SettleJSON.bytes(value)))
     }
 }

@@ -34,7 +34,7 @@ struct OrderController: Sendable {
                               requestHash: body.canonicalHash)
         }
         let order = Order(id: UUIDv7.make(), merchantID: merchant.id, new: new, createdAt: Date())
-        let json = try SettleJSON.encode(order)
+        let json = order.json
         let pending = PendingOrder(order: order, eventID: UUIDv7.make(), idempotencyKey: use, responseBody: json,
                                    traceparent: SettleTracing.traceparent())
         switch (try await ingest.submit(pending), use) {
@@ -59,7 +59,7 @@ struct OrderController: Sendable {
         guard let order = try await orders.find(id, merchant: merchant.id) else {
             throw APIProblem.notFound("order", text)
         }
-        let json = try SettleJSON.encode(order)
+        let json = order.json
         await cache.store(order, json: json)
         return JSONResponse.make(.ok, json)
     }

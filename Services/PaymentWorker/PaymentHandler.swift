@@ -84,7 +84,7 @@ struct PaymentHandler: Sendable {
             logger.debug("event handled before; skipped", metadata: metadata)
             // A worker killed between its commit and the cache update left the old state
             // cached: store what the database holds now (an older version never wins).
-            await cache.store(subject.order, json: try SettleJSON.encode(subject.order))
+            await cache.store(subject.order, json: subject.order.json)
             return
         }
         guard subject.order.status == from else {
@@ -99,7 +99,7 @@ struct PaymentHandler: Sendable {
         switch recorded {
         case .recorded(let order):
             // Before the offset commit: once the outcome was recorded, no read may show the state before it.
-            await cache.store(order, json: try SettleJSON.encode(order))
+            await cache.store(order, json: order.json)
             Self.outcomes(from == .pending ? "charges" : "refunds", decision.status.rawValue).increment()
             if from == .pending {
                 Self.settleTime.recordNanoseconds(Int64(max(0, Date().timeIntervalSince(order.createdAt)) * 1_000_000_000))

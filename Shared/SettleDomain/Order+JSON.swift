@@ -25,5 +25,24 @@ extension Order: Encodable {
 
 extension UUID {
     /// The form ids take in JSON, URLs, Kafka keys and logs.
-    public var lowercased: String { uuidString.lowercased() }
+    /// Written from the bytes directly: `uuidString` formats with `snprintf` and `lowercased()`
+    /// copies that again, and an order's path formats about six ids.
+    public var lowercased: String {
+        withUnsafeBytes(of: uuid) { bytes in
+            String(unsafeUninitializedCapacity: 36) { text in
+                let digits: StaticString = "0123456789abcdef"
+                var at = 0
+                for (index, byte) in bytes.enumerated() {
+                    if index == 4 || index == 6 || index == 8 || index == 10 {
+                        text[at] = UInt8(ascii: "-")
+                        at += 1
+                    }
+                    text[at] = digits.utf8Start[Int(byte >> 4)]
+                    text[at + 1] = digits.utf8Start[Int(byte & 0x0F)]
+                    at += 2
+                }
+                return at
+            }
+        }
+    }
 }
