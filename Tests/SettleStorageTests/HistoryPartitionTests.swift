@@ -104,6 +104,60 @@ struct HistoryPartitionTests {
         }
     }
 
+    @Test("ANALYZE keeps no statistics of events' data, orders' metadata, outbox messages or keys' answers, in partitions made later too; other columns keep theirs")
+    func noStatisticsOfPayloads() async throws {
+        try await TestDatabase.with { client, _ in
+            try await Migrator(client: client, logger: Self.logger).migrate()
+            let merchant = UUID()
+            try await client.query("INSERT INTO merchants (id, name) VALUES (\(merchant), 'Statistics')", logger: Self.logger)
+            try await client.query("""
+                INSERT INTO orders (id, merchant_id, amount, currency, payment_method, description, metadata, status)
+                SELECT settle_uuid_v7(now()), \(merchant), n, 'usd', 'pm_card_ok', 'order ' || n, jsonb_build_object('n', n::text), 'pending'
+                FROM generate_series(1, 200) n
+                """, logger: Self.logger)
+            try await client.query("""
+                INSERT INTO events (id, merchant_id, order_id, type, data, created_at)
+                SELECT settle_uuid_v7(now()), merchant_id, id, 'order.created', jsonb_build_object('object', to_jsonb(orders)), now() FROM orders
+                """, logger: Self.logger)
+            try await client.query("""
+                INSERT INTO outbox (event_id, topic, key, payload, headers)
+                SELECT id, 'orders.v1', order_id::text, data::text, '{"event-type":"order.created"}' FROM events
+                """, logger: Self.logger)
+            try await client.query("""
+                INSERT INTO idempotency_keys (merchant_id, key, request_method, request_path, request_hash, response_status, response_body)
+                SELECT merchant_id, 'k-' || id, 'POST', '/v1/orders', sha256(id::text::bytea), 201, convert_to(metadata::text, 'UTF8') FROM orders
+                """, logger: Self.logger)
+            try await client.query("ANALYZE", logger: Self.logger)
+            var kept: Set<String> = []
+            for try await (table, column) in try await client.query("""
+                SELECT tablename::text, attname::text FROM pg_stats WHERE schemaname = current_schema()
+                """, logger: Self.logger).decode((String, String).self) {
+                kept.insert("\(table.hasPrefix("events_") ? "events" : table.hasPrefix("idempotency_keys_") ? "idempotency_keys" : table).\(column)")
+            }
+            #expect(kept.contains("orders.merchant_id") && kept.contains("events.merchant_id") && kept.contains("outbox.shard")
+                    && kept.contains("idempotency_keys.merchant_id"), "ANALYZE ran: \(kept.sorted())")
+            let payloads: Set = ["events.data", "orders.metadata", "orders.description", "outbox.payload", "outbox.headers",
+                                 "idempotency_keys.response_body", "idempotency_keys.request_hash"]
+            #expect(kept.intersection(payloads).isEmpty, "statistics of \(kept.intersection(payloads).sorted())")
+
+            // A month and a day made after the migration keep their parent's choice.
+            try await client.query("SELECT settle_create_history_partition('events', now() + interval '7 months')", logger: Self.logger)
+            try await client.query("SELECT settle_create_history_partition('idempotency_keys', now() + interval '20 days')", logger: Self.logger)
+            let month = try await Self.name(client, "events", at: "now() + interval '7 months'")
+            let day = try await Self.name(client, "idempotency_keys", at: "now() + interval '20 days'")
+            var targets: [String: Int] = [:]
+            for try await (table, column, target) in try await client.query("""
+                SELECT c.relname::text, a.attname::text, a.attstattarget::int FROM pg_attribute AS a JOIN pg_class AS c ON c.oid = a.attrelid
+                WHERE c.relname IN (\(month), \(day)) AND c.relnamespace = current_schema()::regnamespace AND a.attnum > 0
+                """, logger: Self.logger).decode((String, String, Int).self) {
+                targets["\(table).\(column)"] = target
+            }
+            #expect(targets["\(month).data"] == 0 && targets["\(day).response_body"] == 0 && targets["\(day).request_hash"] == 0,
+                    "\(targets)")
+            #expect(targets["\(month).merchant_id"] == -1, "other columns keep the default: \(targets)")
+        }
+    }
+
     @Test("A detach interrupted half way is finished by the next run, and a partition detached but not dropped is dropped")
     func interruptedDetachIsFinished() async throws {
         try await TestDatabase.with { client, _ in
