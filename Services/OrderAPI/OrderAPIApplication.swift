@@ -40,8 +40,7 @@ enum OrderAPIApplication {
     private static func buildRouter(postgres: PostgresClient, claims: PostgresClient? = nil, redis: RedisClient?, settings: APISettings, logger: Logger) -> Built {
         let router = Router(context: APIRequestContext.self)
         let table = RouteTable()
-        // Outermost: every request is a span, continuing the caller's `traceparent` if it sent one.
-        router.add(middleware: TracingMiddleware())
+        router.add(middleware: RequestSpanMiddleware())
         router.add(middleware: ProblemMiddleware(routes: table))
         router.add(middleware: MetricsMiddleware())
         table.add(.get, "/openapi.yaml", to: router) { _, _ in

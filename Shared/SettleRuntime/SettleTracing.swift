@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import OTel
 import ServiceLifecycle
+import Synchronization
 import Tracing
 
 /// Traces (DESIGN.md "Observability"). Every service runs swift-otel's tracer, so one W3C
@@ -35,12 +36,19 @@ public enum SettleTracing {
             // cost the API about a quarter more CPU per order.) Exporting, the default is
             // parentbased_always_on; OTEL_TRACES_SAMPLER overrides either.
             configuration.traces.sampler = .parentBasedAlwaysOff
+            onlySampledCallers.store(environment["OTEL_TRACES_SAMPLER"] == nil, ordering: .relaxed)
         }
         configuration.diagnosticLogger = .custom(ServiceHost.quiet(logger))
         let backend = try OTel.makeTracingBackend(configuration: configuration)
         InstrumentationSystem.bootstrap(backend.factory)
         return backend.service
     }
+
+    /// True once `bootstrap` installed a tracer that records only the spans of callers that sent
+    /// a sampled `traceparent` (nothing exported, no `OTEL_TRACES_SAMPLER`): any other span is
+    /// never recorded, so whatever is made only to be recorded in it can be skipped.
+    public static var recordsOnlySampledCallers: Bool { onlySampledCallers.load(ordering: .relaxed) }
+    private static let onlySampledCallers = Atomic<Bool>(false)
 
     /// The `trace_id` and `span_id` of the current span, for every log line.
     public static func loggingMetadataProvider() -> Logger.MetadataProvider {

@@ -12,8 +12,11 @@ import Testing
 /// the sink received.
 @Suite("Traces across the stack")
 struct TraceTests {
-    @Test("An order sent with a traceparent is charged and its webhook arrives in the same trace, from a span of Settle's own")
-    func traceparentReachesTheWebhook() async throws {
+    /// Sampled (01) and not (00): a span nobody records is made on a shorter path in the API
+    /// (`RequestSpanMiddleware`), which must carry the caller's trace on all the same.
+    @Test("An order sent with a traceparent is charged and its webhook arrives in the same trace, from a span of Settle's own, sampled as the caller asked",
+          arguments: ["01", "00"])
+    func traceparentReachesTheWebhook(flags: String) async throws {
         let stack = TestStack.shared
         let api = try #require(stack.values["SETTLE_API_URL"], "no local stack: run `settle up`")
         let sink = try #require(stack.values["SETTLE_SINK_URL"])
@@ -29,7 +32,7 @@ struct TraceTests {
 
         let traceID = Self.randomHex(16), callerSpan = Self.randomHex(8)
         let order = try await DispatcherFixture.send(.POST, api + "/v1/orders", #"{"amount":4200,"currency":"usd","payment_method":"pm_card_ok"}"#,
-                                        headers: headers.merging(["traceparent": "00-\(traceID)-\(callerSpan)-01"]) { $1 },
+                                        headers: headers.merging(["traceparent": "00-\(traceID)-\(callerSpan)-\(flags)"]) { $1 },
                                         expecting: .created)
         let orderText = try #require(order["id"] as? String)
         let orderID = try #require(UUID(uuidString: orderText))
@@ -59,7 +62,7 @@ struct TraceTests {
         #expect(parts[1] == traceID, "the webhook is in trace \(parts[1]), not the caller's \(traceID)")
         #expect(parts[2] != callerSpan && parts[2].count == 16 && parts[2] != String(repeating: "0", count: 16),
                 "the webhook's parent is the caller's own span, not one of Settle's")
-        #expect(parts[3] == "01", "sampled, as the caller asked")
+        #expect(parts[3] == flags, "sampled or not, as the caller asked")
     }
 
     @Test("At debug level, one order's trace id is in the logs of the API, a relay, a worker, the dispatcher and the sink")
