@@ -7,7 +7,9 @@
 # peer (../shared/bench/peer) on the same PostgreSQL server with the same seconds and
 # connections. CPU per order is read from /proc over the measured window for every process of
 # the pipeline: API, PostgreSQL (every server process), relays, Redis, broker.
-# Prints one key=value per line.
+# Prints one key=value per line; cpu_us_idle_stack is what the idle local stack (its own workers,
+# dispatcher and relays polling) spends meanwhile in the shared PostgreSQL, Redis and broker, and
+# cpu_us_per_order_net the figure without it.
 # Usage: deploy/bench/pipeline.sh [seconds] [connections]      (default 20 s, 64)
 #        SETTLE_BUILD_PATH=.build-release deploy/bench/pipeline.sh   (release build in another folder)
 #        SETTLE_BENCH_PEER=0 deploy/bench/pipeline.sh   (Settle only, to compare two builds)
@@ -31,6 +33,22 @@ topic="${prefix}orders.v1"
 # 190,000 orders, and the count below refuses to report a topic that lost its beginning.
 partitions=24
 curl -fsS -X POST "$SETTLE_BROKER_ADMIN_URL/topics/$topic?partitions=$partitions" >/dev/null
+# The stack's own services (its workers, dispatcher and relays) keep polling the shared
+# PostgreSQL, Redis and broker while nothing is sent: their CPU over an idle stretch before the
+# run, scaled to the window, is reported as cpu_us_idle_stack, and cpu_us_per_order_net is the
+# figure without it (cpu_us_per_order itself counts every process whole).
+idle_seconds=10
+idle_snapshot() {
+  { for pid in $(pgrep -u postgres postgres); do echo "postgres $pid"; done
+    echo "redis $(cat .settle/run/redis.pid)"; echo "broker $(sed -n 's/^PID=//p' .settle/run/broker.env)"; } |
+  while read -r part pid; do
+    if [ -r "/proc/$pid/stat" ]; then echo "$part $pid $(awk '{print $14 + $15}' "/proc/$pid/stat")"; fi
+  done
+}
+idle_snapshot > /tmp/settle-bench-idle0
+sleep "$idle_seconds"
+idle_snapshot > /tmp/settle-bench-idle1
+
 api_port=$((SETTLE_PORT_BASE + 90))
 DATABASE_URL="$bench_url" SETTLE_API_PORT=$api_port SETTLE_RATE_LIMIT=1000000 SETTLE_RATE_LIMIT_BURST=1000000 \
   SETTLE_LOG_LEVEL=warning "$bin"/settle-api >>.settle/logs/bench-api.log 2>&1 &
@@ -89,9 +107,9 @@ else
   peer_out=$(bash "$peer" "${DATABASE_URL%/*}" "$seconds" "$connections")
 fi
 
-python3 - "$seconds" "$accepted" "$published" "$(getconf CLK_TCK)" <<PY
+python3 - "$seconds" "$accepted" "$published" "$(getconf CLK_TCK)" "$idle_seconds" <<PY
 import sys
-seconds, accepted, published, hz = float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+seconds, accepted, published, hz, idle_seconds = float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
 def load(path):
     ticks = {}
     for line in open(path):
@@ -111,9 +129,13 @@ print(f"published_per_s={published / seconds:.0f}" if published >= 0 else "publi
 print(f"p50_ms={wrk.get('p50_ms', '?')}")
 print(f"p99_ms={wrk.get('p99_ms', '?')}")
 print(f"errors={wrk.get('errors', '?')}")
+idle_start, idle_end = load("/tmp/settle-bench-idle0"), load("/tmp/settle-bench-idle1")
+idle = sum(value - idle_start[key] for key, value in idle_end.items() if key in idle_start) * seconds / idle_seconds
 print(f"cpu_us_per_order={per_order(sum(parts.values()))}")
 for part in parts:
     print(f"cpu_us_{part}={per_order(parts[part])}")
+print(f"cpu_us_idle_stack={per_order(idle)}")
+print(f"cpu_us_per_order_net={per_order(sum(parts.values()) - idle)}")
 peer_rate = float(peer.get("peer_orders_per_s", "0") or 0)
 for key, value in peer.items():
     print(f"{key}={value}")
