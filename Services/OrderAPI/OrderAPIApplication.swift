@@ -42,7 +42,7 @@ enum OrderAPIApplication {
         let table = RouteTable()
         router.add(middleware: RequestSpanMiddleware())
         router.add(middleware: ProblemMiddleware(routes: table))
-        router.add(middleware: MetricsMiddleware())
+        router.add(middleware: RequestMetricsMiddleware())
         table.add(.get, "/openapi.yaml", to: router) { _, _ in
             Response(status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: ByteBuffer(bytes: OpenAPIDocument.bytes)))
         }
