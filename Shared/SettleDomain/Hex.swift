@@ -1,7 +1,9 @@
 /// Lower-case hexadecimal, for keys and digests shown to people.
 public enum Hex {
+    /// The sixteen digits, as UTF-8.
+    public static let digits: [UInt8] = Array("0123456789abcdef".utf8)
+
     public static func encode(_ bytes: some Sequence<UInt8>) -> String {
-        let digits = Array("0123456789abcdef".utf8)
         var text: [UInt8] = []
         for byte in bytes {
             text.append(digits[Int(byte >> 4)])

@@ -45,8 +45,8 @@ public struct JSONText {
             case 0x09: raw(#"\t"#)
             case 0x00..<0x20:
                 raw(#"\u00"#)
-                bytes.append(Self.hexDigits[Int(byte >> 4)])
-                bytes.append(Self.hexDigits[Int(byte & 0x0F)])
+                bytes.append(Hex.digits[Int(byte >> 4)])
+                bytes.append(Hex.digits[Int(byte & 0x0F)])
             default: bytes.append(byte)
             }
         }
@@ -108,8 +108,6 @@ public struct JSONText {
     static func sortedKeys<Value>(_ fields: [String: Value]) -> [String] {
         fields.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
     }
-
-    private static let hexDigits = Array("0123456789abcdef".utf8)
 }
 
 extension Order {

@@ -38,16 +38,22 @@ curl -fsS -X POST "$SETTLE_BROKER_ADMIN_URL/topics/$topic?partitions=$partitions
 # run, scaled to the window, is reported as cpu_us_idle_stack, and cpu_us_per_order_net is the
 # figure without it (cpu_us_per_order itself counts every process whole).
 idle_seconds=10
-idle_snapshot() {
-  { for pid in $(pgrep -u postgres postgres); do echo "postgres $pid"; done
-    echo "redis $(cat .settle/run/redis.pid)"; echo "broker $(sed -n 's/^PID=//p' .settle/run/broker.env)"; } |
+redis_pid=$(cat .settle/run/redis.pid)
+broker_pid=$(sed -n 's/^PID=//p' .settle/run/broker.env)
+# CPU ticks (user + system) of "part pid" lines read from standard input: "part pid ticks" lines.
+ticks() {
   while read -r part pid; do
     if [ -r "/proc/$pid/stat" ]; then echo "$part $pid $(awk '{print $14 + $15}' "/proc/$pid/stat")"; fi
   done
 }
-idle_snapshot > /tmp/settle-bench-idle0
+# The servers the pipeline shares with the stack. PostgreSQL is every server process of the postgres user.
+shared_parts() {
+  for pid in $(pgrep -u postgres postgres); do echo "postgres $pid"; done
+  echo "redis $redis_pid"; echo "broker $broker_pid"
+}
+shared_parts | ticks > /tmp/settle-bench-idle0
 sleep "$idle_seconds"
-idle_snapshot > /tmp/settle-bench-idle1
+shared_parts | ticks > /tmp/settle-bench-idle1
 
 api_port=$((SETTLE_PORT_BASE + 90))
 DATABASE_URL="$bench_url" SETTLE_API_PORT=$api_port SETTLE_RATE_LIMIT=1000000 SETTLE_RATE_LIMIT_BURST=1000000 \
@@ -65,17 +71,9 @@ for port in $((SETTLE_PORT_BASE + 93)) $((SETTLE_PORT_BASE + 94)); do wait_healt
 merchant_json=$(DATABASE_URL="$bench_url" "$bin"/settle merchant create --name "bench" --json)
 export SETTLE_BENCH_KEY=$(echo "$merchant_json" | sed -E 's/.*"api_key":"([^"]+)".*/\1/')
 
-# CPU ticks (user + system) per PID of each part of the pipeline, from /proc/<pid>/stat:
-# "part pid ticks" lines. PostgreSQL is every server process of the postgres user.
-redis_pid=$(cat .settle/run/redis.pid)
-broker_pid=$(sed -n 's/^PID=//p' .settle/run/broker.env)
+# CPU ticks per PID of each part of the pipeline: "part pid ticks" lines.
 snapshot() {
-  { echo "api $api_pid"; for pid in "${relay_pids[@]}"; do echo "relay $pid"; done
-    for pid in $(pgrep -u postgres postgres); do echo "postgres $pid"; done
-    echo "redis $redis_pid"; echo "broker $broker_pid"; } |
-  while read -r part pid; do
-    if [ -r "/proc/$pid/stat" ]; then echo "$part $pid $(awk '{print $14 + $15}' "/proc/$pid/stat")"; fi
-  done
+  { echo "api $api_pid"; for pid in "${relay_pids[@]}"; do echo "relay $pid"; done; shared_parts; } | ticks
 }
 
 echo "==> warm-up (3 s)" >&2
