@@ -19,11 +19,11 @@ struct HistoryRetention: Service {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
                 let made = try await partitions.ensure()
-                if made > 0 { logger.info("history partitions made", metadata: ["count": "\(made)"]) }
+                if made > 0 { logger.notice("history partitions made", metadata: ["count": "\(made)"]) }
                 try await partitions.dropExpired(retention)
                 if let kept = retention.events {
                     let deleted = try await deadLetters.deleteReplayed(olderThan: kept)
-                    if deleted > 0 { logger.info("replayed dead letters deleted", metadata: ["count": "\(deleted)"]) }
+                    if deleted > 0 { logger.notice("replayed dead letters deleted", metadata: ["count": "\(deleted)"]) }
                 }
             } catch {
                 logger.warning("history retention failed; trying again later", metadata: ["error": "\(error)"])

@@ -40,7 +40,7 @@ struct OrderController: Sendable {
         switch (try await ingest.submit(pending), use) {
         case (.committed, _):
             if use != nil { IdempotentRequest.countNewKey() }
-            context.logger.debug("order created", metadata: ["order_id": "\(order.id.lowercased)"])
+            context.logger.info("order created", metadata: ["order_id": "\(order.id.lowercased)", "event_id": "\(pending.eventID.lowercased)"])
             return JSONResponse.make(.created, json)
         case (.keyTaken, let use?):
             return try await idempotency.answerTakenKey(use)

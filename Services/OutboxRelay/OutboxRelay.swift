@@ -145,14 +145,14 @@ final class OutboxRelay: Service, Sendable {
         for shard in plan.release {
             try await within { try await store.unlock(shard: shard) }
             owned.remove(shard)
-            logger.info("shard handed back", metadata: ["shard": "\(shard)", "relays": "\(live)"])
+            logger.notice("shard handed back", metadata: ["shard": "\(shard)", "relays": "\(live)"])
         }
         var wanted = plan.wanted
         for shard in 0..<OutboxStore.shardCount where wanted > 0 && !owned.contains(shard) {
             if try await within({ try await store.tryLock(shard: shard) }) {
                 owned.insert(shard)
                 wanted -= 1
-                logger.info("shard taken", metadata: ["shard": "\(shard)", "relays": "\(live)"])
+                logger.notice("shard taken", metadata: ["shard": "\(shard)", "relays": "\(live)"])
             }
         }
         ownedShards.record(owned.count)
@@ -228,10 +228,10 @@ final class OutboxRelay: Service, Sendable {
             }
             published.increment(by: acknowledged.count)
             batchSizes.record(acknowledged.count)
-            if logger.logLevel <= .debug {
+            if logger.logLevel <= .info {
                 // Each event with its trace: the relay publishes inside no span of its own.
                 for row in acknowledged {
-                    logger.debug("event published", metadata: [
+                    logger.info("event published", metadata: [
                         "event_id": "\(row.eventID.lowercased)", "key": "\(row.key)", "topic": "\(row.topic)",
                         "trace_id": "\(row.headers[SettleTracing.header]?.split(separator: "-").dropFirst().first ?? "")",
                     ])

@@ -36,7 +36,7 @@ struct BrokerCommand: AsyncParsableCommand {
             configuration: .init(address: .hostname("127.0.0.1", port: adminPort), serverName: "settle-broker"),
             onServerRunning: { channel in
                 let adminURL = "http://127.0.0.1:\(channel.localAddress?.port ?? adminPort)"
-                logger.info("development broker listening", metadata: [
+                logger.notice("development broker listening", metadata: [
                     "kafka.bootstrap_servers": "\(cluster.bootstrapServers)", "admin_url": "\(adminURL)",
                 ])
                 if let stateFile {

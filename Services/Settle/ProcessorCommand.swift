@@ -102,13 +102,13 @@ struct ProcessorCommand: AsyncParsableCommand {
                     gracefulShutdownSignals: [.sigterm, .sigint],
                     logger: logger
                 ))
-                logger.info("\(name) started", metadata: [
+                logger.notice("\(name) started", metadata: [
                     "address": "\(host):\(port)", "schema": "\(schema)",
                     "error_rate": "\(initialFaults.errorRate)", "latency_ms": "\(initialFaults.latencyMilliseconds)",
                     "crash_after_charge_rate": "\(initialFaults.crashAfterChargeRate)", "garbage_rate": "\(initialFaults.garbageRate)",
                 ])
                 try await serviceGroup.run()
-                logger.info("\(name) stopped")
+                logger.notice("\(name) stopped")
             }
         }
     }

@@ -87,7 +87,7 @@ struct ProcessorController: Sendable {
             if charged {
                 logger.debug("charge taken", metadata: ["order_id": "\(orderID)", "charge_id": "\(movement.id)"])
                 if ProcessorFaults.happens(faults.current.crashAfterChargeRate) {
-                    logger.info("crash_after_charge: dropping the connection after a committed charge",
+                    logger.notice("crash_after_charge: dropping the connection after a committed charge",
                                 metadata: ["order_id": "\(orderID)", "charge_id": "\(movement.id)"])
                     return await ProcessorCrash.dropConnection(context)
                 }
@@ -140,7 +140,7 @@ struct ProcessorController: Sendable {
             if let crashRate { settings.crashAfterChargeRate = crashRate }
             if let garbageRate { settings.garbageRate = garbageRate }
         }
-        logger.info("faults changed", metadata: [
+        logger.notice("faults changed", metadata: [
             "error_rate": "\(settings.errorRate)", "latency_ms": "\(settings.latencyMilliseconds)",
             "crash_after_charge_rate": "\(settings.crashAfterChargeRate)", "garbage_rate": "\(settings.garbageRate)",
         ])

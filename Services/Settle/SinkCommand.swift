@@ -82,7 +82,7 @@ struct SinkCommand: AsyncParsableCommand {
                                       logger: logger)
         let group = ServiceGroup(configuration: .init(services: [.init(service: application)], gracefulShutdownSignals: [.sigterm, .sigint],
                                                       logger: logger))
-        logger.info("\(name) started", metadata: ["address": "\(host):\(port)", "public_url": "\(ownURL)", "secrets_from_database": "\(fromDatabase)"])
+        logger.notice("\(name) started", metadata: ["address": "\(host):\(port)", "public_url": "\(ownURL)", "secrets_from_database": "\(fromDatabase)"])
         try await withThrowingDiscardingTaskGroup { tasks in
             if fromDatabase { tasks.addTask { await postgres.run() } }
             defer { tasks.cancelAll() }

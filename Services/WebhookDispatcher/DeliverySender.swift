@@ -122,7 +122,7 @@ final class DeliverySender: Service, Sendable {
             }
         }
         switch decision {
-        case .delivered: logger.debug("webhook delivered", metadata: metadata)
+        case .delivered: logger.info("webhook delivered", metadata: metadata)
         case .retry: logger.info("webhook attempt failed; retrying", metadata: metadata)
         case .dead: logger.error("webhook delivery dead after its last attempt", metadata: metadata)
         case .gone: logger.warning("webhook endpoint answered 410 Gone; disabled", metadata: metadata)

@@ -95,7 +95,7 @@ extension KafkaClientContext {
             } else {
                 _ = rd_kafka_assign(handle, list)
             }
-            logger.info("Kafka partitions assigned", metadata: ["kafka.partitions": "\(partitions.count)"])
+            logger.notice("Kafka partitions assigned", metadata: ["kafka.partitions": "\(partitions.count)"])
         case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
             let paused = state.beginRevoke(partitions)
             if !paused.isEmpty {
@@ -122,7 +122,7 @@ extension KafkaClientContext {
                 _ = rd_kafka_assign(handle, nil)
             }
             state.endRevoke(partitions)
-            logger.info("Kafka partitions revoked", metadata: ["kafka.partitions": "\(partitions.count)"])
+            logger.notice("Kafka partitions revoked", metadata: ["kafka.partitions": "\(partitions.count)"])
         default:
             logger.error("Kafka rebalance failed: \(KafkaError(error))")
             _ = rd_kafka_assign(handle, nil)

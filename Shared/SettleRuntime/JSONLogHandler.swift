@@ -3,7 +3,7 @@ import Logging
 import Synchronization
 
 /// A swift-log handler writing one JSON object per line:
-/// `{"time":…,"level":…,"message":…,"service":…, …metadata}`.
+/// `{"time":…,"level":…,"message":…,"service":…, …metadata}`, metadata keys sorted.
 public struct JSONLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     public var logLevel: Logger.Level
@@ -39,6 +39,7 @@ public struct JSONLogHandler: LogHandler {
         JSONLogHandler.appendString(service, to: &line)
         line += ",\"logger\":"
         JSONLogHandler.appendString(label, to: &line)
+        if let requestID = merged.removeValue(forKey: JSONLogHandler.hummingbirdRequestID) { merged["request_id"] = requestID }
         for key in merged.keys.sorted() where !["time", "level", "message", "service", "logger"].contains(key) {
             line += ","
             JSONLogHandler.appendString(key, to: &line)
@@ -48,6 +49,10 @@ public struct JSONLogHandler: LogHandler {
         line += "}\n"
         output.write(line)
     }
+
+    /// Hummingbird's id of the request being answered, written as `request_id` like Settle's
+    /// other correlation ids (`trace_id`, `order_id`, `event_id`).
+    static let hummingbirdRequestID = "hb.request.id"
 
     private static func timestamp() -> String {
         Date().formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))

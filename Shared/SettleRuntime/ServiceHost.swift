@@ -113,9 +113,9 @@ public struct ServiceHost: Sendable {
                     gracefulShutdownSignals: [.sigterm, .sigint],
                     logger: logger
                 ))
-                logger.info("\(name) started", metadata: ["address": "\(settings.host):\(settings.port)"])
+                logger.notice("\(name) started", metadata: ["address": "\(settings.host):\(settings.port)"])
                 try await serviceGroup.run()
-                logger.info("\(name) stopped")
+                logger.notice("\(name) stopped")
             }
         }
     }

@@ -117,7 +117,7 @@ public struct HistoryPartitions: Sendable {
                 try await connection.query(PostgresQuery(unsafeSQL: detach), logger: logger)
                 try await connection.query(PostgresQuery(unsafeSQL: partition.drop), logger: logger)
             }
-            logger.info("history partition dropped", metadata: ["partition": "\(partition.name)"])
+            logger.notice("history partition dropped", metadata: ["partition": "\(partition.name)"])
             dropped.append(partition.name)
         }
         return dropped

@@ -64,7 +64,7 @@ public struct Migrator: Sendable {
                 _ = try? await connection.query("ROLLBACK", logger: logger)
                 throw error
             }
-            logger.info("applied migration", metadata: ["migration": "\(migration.name)"])
+            logger.notice("applied migration", metadata: ["migration": "\(migration.name)"])
             applied.append(migration.version)
         }
         // Every start makes the history partitions of the near future that are missing, so a

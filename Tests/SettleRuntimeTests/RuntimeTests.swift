@@ -37,11 +37,12 @@ struct RuntimeTests {
         #expect(Set(delays).count > 100, "delays are jittered, not fixed")
     }
 
-    @Test("JSON log lines carry time, level, message, service and metadata, escaped")
+    @Test("JSON log lines carry time, level, message, service and metadata, escaped; Hummingbird's request id as request_id")
     func jsonLogLine() throws {
         let lines = LogCapture()
         var handler = JSONLogHandler(label: "test", service: "settle-test", level: .info, output: JSONLogOutput { lines.append($0) })
         handler[metadataKey: "order_id"] = "ord_1"
+        handler[metadataKey: "hb.request.id"] = "7f3a-12"
         let logger = Logger(label: "test") { _ in handler }
         logger.info("charged \"quoted\"\nline", metadata: ["attempt": "2", "nested": ["a": "b"]])
         logger.debug("below the level")
@@ -55,6 +56,8 @@ struct RuntimeTests {
         #expect(object["attempt"] as? String == "2")
         #expect((object["nested"] as? [String: String]) == ["a": "b"])
         #expect((object["time"] as? String)?.hasSuffix("Z") == true)
+        #expect(object["request_id"] as? String == "7f3a-12")
+        #expect(object["hb.request.id"] == nil)
     }
 
     @Test("stack.env lines parse into variables; comments and blanks are skipped")

@@ -65,9 +65,9 @@ struct TraceTests {
         #expect(parts[3] == flags, "sampled or not, as the caller asked")
     }
 
-    @Test("At debug level, one order's trace id is in the logs of the API, a relay, a worker, the dispatcher and the sink")
+    @Test("At the default level, one order's trace id is in the logs of the API, a relay, a worker, the dispatcher and the sink")
     func traceIDInEveryServicesLog() async throws {
-        try await ScratchStack.run("trace-logs", environment: ["SETTLE_LOG_LEVEL": "debug"]) { stack in
+        try await ScratchStack.run("trace-logs") { stack in
             let api = try #require(stack.environment["SETTLE_API_URL"])
             let demo = StackEnvironment.parse(try String(contentsOf: stack.home.appendingPathComponent("demo.env"), encoding: .utf8))
             let key = try #require(demo["SETTLE_DEMO_API_KEY"])
@@ -92,6 +92,15 @@ struct TraceTests {
                 try services().isSuperset(of: expected)
             }
             #expect(try services().isSuperset(of: expected))
+            // The API's line names the request, the order and its event beside the trace.
+            let apiLog = try String(contentsOf: logs.appendingPathComponent("settle-api.log"), encoding: .utf8)
+            let line = try #require(apiLog.split(separator: "\n").first { $0.contains("\"trace_id\":\"\(traceID)\"") })
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            #expect(object["message"] as? String == "order created")
+            #expect(object["level"] as? String == "info")
+            for key in ["request_id", "order_id", "event_id", "span_id", "merchant_id"] {
+                #expect((object[key] as? String)?.isEmpty == false, "\(key) missing from \(line)")
+            }
         }
     }
 
