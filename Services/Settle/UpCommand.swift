@@ -63,7 +63,7 @@ struct UpCommand: AsyncParsableCommand {
           Kafka            \(broker)   (development broker: librdkafka's in-memory mock cluster)
           broker admin     \(layout.brokerAdminURL)
         \(LocalService.all.map { "  \($0.name.padding(toLength: 17, withPad: " ", startingAt: 0)) \($0.url(layout))" }.joined(separator: "\n"))
-        \(prometheus.pid != nil ? "  Prometheus       \(prometheus.url)   (alerts: \(prometheus.url)/alerts, API: \(prometheus.url)/api/v1/alerts)\n" : "")  settings         \(layout.stackEnv.path)
+        \(prometheus.pid != nil ? "  Prometheus       \(prometheus.url)   (alerts: \(prometheus.url)/classic/alerts, API: \(prometheus.url)/api/v1/alerts)\n" : "")  settings         \(layout.stackEnv.path)
           logs             \(layout.logs.path)/
         Demo merchant "Demo shop" \(demo.merchant.lowercased), its API key in \(layout.demoEnv.path),
         its webhook endpoint \(demo.endpoint?.lowercased ?? "(none)") at the sink: source both files and try

@@ -7,11 +7,11 @@ import Testing
 /// Prometheus scraping every service with deploy/prometheus/rules.yml loaded.
 @Suite("settle up --observe")
 struct ObserveTests {
-    @Test("A dead letter on a stack with --observe: every service scraped, and SettleDeadLetters seen firing through Prometheus' own API")
+    @Test("A dead letter on a stack with --observe: every service scraped, and SettleDeadLetters seen firing through Prometheus' own API and UI")
     func deadLetterAlertFires() async throws {
         let down = try await ScratchStack.run("observe-home", up: ["--observe"]) { stack in
             let prometheus = "http://127.0.0.1:\(stack.portBase + 98)"
-            #expect(stack.upOutput.contains(prometheus), "\(stack.upOutput)")
+            #expect(stack.upOutput.contains(prometheus + "/classic/alerts"), "\(stack.upOutput)")
             let demo = StackEnvironment.parse(try String(contentsOf: stack.home.appendingPathComponent("demo.env"), encoding: .utf8))
             let api = try #require(stack.environment["SETTLE_API_URL"])
             let processor = try #require(stack.environment["SETTLE_PROCESSOR_URL"])
@@ -34,6 +34,10 @@ struct ObserveTests {
             try await eventually("SettleDeadLetters to fire", within: .seconds(180)) {
                 try await Self.firing(prometheus).contains("SettleDeadLetters")
             }
+            // The alerts page `settle up` names (Debian's package serves Prometheus' classic UI).
+            let page = try await ServiceEndpoint.get(prometheus + "/classic/alerts")
+            #expect(page.status == 200)
+            #expect(page.body.contains("<b>SettleDeadLetters</b> (1 active)"), "\(page.body.prefix(2_000))")
             let status = try await stack.settle(["status"])
             #expect(status.contains("Prometheus") && status.contains("alert(s) firing"), "\(status)")
         }
