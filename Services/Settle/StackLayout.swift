@@ -23,6 +23,17 @@ struct StackLayout {
     var redisPIDFile: URL { run.appendingPathComponent("redis.pid") }
     var prometheusPIDFile: URL { run.appendingPathComponent("prometheus.pid") }
     var brokerStateFile: URL { run.appendingPathComponent("broker.env") }
+    /// When `settle restore` last queued every event again (seconds since 1970), for `settle verify`.
+    var restoreMark: URL { root.appendingPathComponent("restored_at") }
+
+    func markRestored(at date: Date = Date()) throws {
+        try Data(String(date.timeIntervalSince1970).utf8).write(to: restoreMark, options: .atomic)
+    }
+
+    func restoredAt() -> Date? {
+        guard let text = try? String(contentsOf: restoreMark, encoding: .utf8), let seconds = Double(text) else { return nil }
+        return Date(timeIntervalSince1970: seconds)
+    }
 
     var postgresPort: Int { portBase + ServicePorts.postgres }
     var redisPort: Int { portBase + ServicePorts.redis }

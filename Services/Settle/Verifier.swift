@@ -17,6 +17,9 @@ struct Verifier: Sendable {
     let processorSchema: ProcessorSchemaName
     let since: Date
     let history: LoadHistory?
+    /// When `settle restore` last queued every event again for the relays to republish (nil if
+    /// the stack was never restored).
+    let restoredAt: Date?
 
     struct Check: Sendable {
         var name: String
@@ -238,8 +241,10 @@ struct Verifier: Sendable {
     /// (first occurrences; a repeat is allowed) in the order they were written.
     private func kafka(_ client: PostgresClient, _ logger: Logger) async throws -> Check {
         var check = Check("events on Kafka, each order's in order")
-        // The development broker holds nothing from before it started: older events cannot be judged.
-        let horizon = max(since, await brokerStart() ?? since)
+        // The development broker holds nothing from before it started, so older events cannot be
+        // judged; unless `settle restore` queued every event again since it started.
+        var horizon = since
+        if let started = await brokerStart(), restoredAt.map({ $0 < started }) ?? true { horizon = max(since, started) }
         var written: [UUID: (type: String, at: Date)] = [:]
         for try await (id, type, at) in try await client.query(EventStore.sinceQuery(horizon), logger: logger)
             .decode((UUID, String, Date).self) { written[id] = (type, at) }
@@ -296,6 +301,7 @@ extension Verifier {
         self.init(environment: environment,
                   brokers: try EnvironmentReader(environment).hostPortList("KAFKA_BROKERS", default: ServiceSettings.defaultKafkaBrokers),
                   topicPrefix: environment["SETTLE_TOPIC_PREFIX"] ?? "", sinkURL: environment["SETTLE_SINK_URL"],
-                  processorSchema: processorSchema, since: since, history: history)
+                  processorSchema: processorSchema, since: since, history: history,
+                  restoredAt: (try? StackLayout(environment: environment))?.restoredAt())
     }
 }

@@ -48,6 +48,9 @@ struct RestoreTests {
             // The whole restored history keeps the contract, checked against the new broker.
             let whole = try await stack.settle(["verify", "--settle", "60"])
             #expect(whole.contains("the contract held"), "\(whole)")
+            // Every restored event was judged on the new broker, though all are older than it.
+            let onKafka = whole.firstMatch(of: /events on Kafka, each order's in order\s+(\d+) checked/).flatMap { Int($0.1) }
+            #expect(onKafka == source["events"], "\(whole)")
 
             // New orders on the restored stack, checked end to end.
             let since = ISO8601DateFormatter().string(from: Date().addingTimeInterval(-1))
