@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import Logging
 import Synchronization
 
@@ -25,11 +26,21 @@ public struct JSONLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var merged = metadata
-        if let provided = metadataProvider?.get() { merged.merge(provided) { $1 } }
-        if let extra = event.metadata { merged.merge(extra) { $1 } }
+        // The three sources of metadata, later ones winning a key: the handler's, the provider's
+        // (the current trace), the call's. Collected in a small array rather than merged
+        // dictionaries: a line is written for every order and event at info.
+        var entries: [(key: String, rank: Int, value: Logger.MetadataValue)] = []
+        entries.reserveCapacity(16)
+        for (rank, source) in [metadata, metadataProvider?.get(), event.metadata].enumerated() {
+            for (key, value) in source ?? [:] where !JSONLogHandler.reserved.contains(key) {
+                entries.append((key == JSONLogHandler.hummingbirdRequestID ? "request_id" : key, rank, value))
+            }
+        }
+        entries.sort { $0.key != $1.key ? $0.key < $1.key : $0.rank > $1.rank }
 
-        var line = "{\"time\":"
+        var line = ""
+        line.reserveCapacity(512)
+        line += "{\"time\":"
         JSONLogHandler.appendString(JSONLogHandler.timestamp(), to: &line)
         line += ",\"level\":"
         JSONLogHandler.appendString(event.level.rawValue, to: &line)
@@ -39,16 +50,20 @@ public struct JSONLogHandler: LogHandler {
         JSONLogHandler.appendString(service, to: &line)
         line += ",\"logger\":"
         JSONLogHandler.appendString(label, to: &line)
-        if let requestID = merged.removeValue(forKey: JSONLogHandler.hummingbirdRequestID) { merged["request_id"] = requestID }
-        for key in merged.keys.sorted() where !["time", "level", "message", "service", "logger"].contains(key) {
+        var previous: String?
+        for entry in entries where entry.key != previous {
+            previous = entry.key
             line += ","
-            JSONLogHandler.appendString(key, to: &line)
+            JSONLogHandler.appendString(entry.key, to: &line)
             line += ":"
-            JSONLogHandler.appendValue(merged[key]!, to: &line)
+            JSONLogHandler.appendValue(entry.value, to: &line)
         }
         line += "}\n"
         output.write(line)
     }
+
+    /// The keys every line has; metadata of the same names is left out.
+    private static let reserved: Set<String> = ["time", "level", "message", "service", "logger"]
 
     /// Hummingbird's id of the request being answered, written as `request_id` like Settle's
     /// other correlation ids (`trace_id`, `order_id`, `event_id`).
@@ -83,16 +98,23 @@ public struct JSONLogHandler: LogHandler {
 
     public static func appendString(_ text: String, to line: inout String) {
         line += "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": line += "\\\""
-            case "\\": line += "\\\\"
-            case "\n": line += "\\n"
-            case "\r": line += "\\r"
-            case "\t": line += "\\t"
-            case _ where scalar.value < 0x20:
-                line += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count) + String(scalar.value, radix: 16)
-            default: line.unicodeScalars.append(scalar)
+        // Most text needs no escape and is copied whole. Only ASCII characters are escaped, and
+        // no byte of a multi-byte UTF-8 sequence is ASCII, so a scan of the bytes finds them all.
+        if !text.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            line += text
+        } else {
+            for scalar in text.unicodeScalars {
+                switch scalar {
+                case "\"": line += "\\\""
+                case "\\": line += "\\\\"
+                case "\n": line += "\\n"
+                case "\r": line += "\\r"
+                case "\t": line += "\\t"
+                case _ where scalar.value < 0x20:
+                    let hex = String(scalar.value, radix: 16)
+                    line += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                default: line.unicodeScalars.append(scalar)
+                }
             }
         }
         line += "\""
@@ -109,7 +131,21 @@ public final class JSONLogOutput: Sendable {
     }
 
     public static let standardError = JSONLogOutput { line in
-        FileHandle.standardError.write(Data(line.utf8))
+        var line = line
+        line.withUTF8 { bytes in
+            guard let base = bytes.baseAddress else { return }
+            var offset = 0
+            while offset < bytes.count {
+                let written = Glibc.write(STDERR_FILENO, base + offset, bytes.count - offset)
+                if written > 0 {
+                    offset += written
+                } else if written < 0 && errno == EINTR {
+                    continue
+                } else {
+                    return  // standard error is gone: nothing else can be told of it
+                }
+            }
+        }
     }
 
     func write(_ line: String) {

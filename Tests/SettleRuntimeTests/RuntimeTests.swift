@@ -43,17 +43,26 @@ struct RuntimeTests {
         var handler = JSONLogHandler(label: "test", service: "settle-test", level: .info, output: JSONLogOutput { lines.append($0) })
         handler[metadataKey: "order_id"] = "ord_1"
         handler[metadataKey: "hb.request.id"] = "7f3a-12"
+        handler[metadataKey: "attempt"] = "1"
+        handler[metadataKey: "level"] = "not the line's"
+        handler.metadataProvider = Logger.MetadataProvider { ["trace_id": "4bf9", "attempt": "provided"] }
         let logger = Logger(label: "test") { _ in handler }
-        logger.info("charged \"quoted\"\nline", metadata: ["attempt": "2", "nested": ["a": "b"]])
+        logger.info("charged \"quoted\"\nline, café\u{01}", metadata: ["attempt": "2", "nested": ["a": "b"]])
         logger.debug("below the level")
+        logger.info("bell\u{07}")
         let captured = lines.all
-        #expect(captured.count == 1)
+        #expect(captured.count == 2)
+        #expect(captured.last?.contains(#""message":"bell\u0007""#) == true, "a control character alone is escaped too: \(captured)")
         let object = try #require(try JSONSerialization.jsonObject(with: Data(captured[0].utf8)) as? [String: Any])
         #expect(object["level"] as? String == "info")
-        #expect(object["message"] as? String == "charged \"quoted\"\nline")
+        #expect(object["message"] as? String == "charged \"quoted\"\nline, café\u{01}")
+        #expect(captured[0].contains(#"café\u0001""#), "\(captured[0])")
+        #expect(object["trace_id"] as? String == "4bf9")
         #expect(object["service"] as? String == "settle-test")
         #expect(object["order_id"] as? String == "ord_1")
-        #expect(object["attempt"] as? String == "2")
+        #expect(object["attempt"] as? String == "2", "the call's metadata wins over the provider's and the handler's")
+        #expect(captured[0].components(separatedBy: "\"attempt\"").count == 2 && captured[0].components(separatedBy: "\"level\"").count == 2,
+                "each key once: \(captured[0])")
         #expect((object["nested"] as? [String: String]) == ["a": "b"])
         #expect((object["time"] as? String)?.hasSuffix("Z") == true)
         #expect(object["request_id"] as? String == "7f3a-12")
