@@ -9,7 +9,8 @@
 # Usage: deploy/bench/compare.sh DIR_A DIR_B [rounds=3] [seconds=10] [connections=64]
 #   DIR_A, DIR_B: folders holding settle-api, settle-relay and the *.resources folders beside
 #   them in .build/release (copy them before and after a change: the migrations are resources,
-#   and an executable without its own copy beside it reads the build folder's, i.e. the newest). A_ENV / B_ENV: settings for one side only, e.g. B_ENV="SETTLE_RELAY_LINGER_MS=0".
+#   and an executable without its own copy beside it reads the build folder's, i.e. the newest). A_ENV / B_ENV: settings for one side only, e.g. B_ENV="SETTLE_RELAY_LINGER_MS=0" (both sides log at warning unless
+#   these say otherwise, e.g. B_ENV="SETTLE_LOG_LEVEL=info").
 # Prints each window, then per side: orders/s and µs of CPU per order, in all and by process.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -64,13 +65,13 @@ for round in $(seq 1 "$rounds"); do
   for side in A B; do
     if [ $side = A ]; then dir=$side_a; settings=${A_ENV:-}; bench_url=$url_a; else dir=$side_b; settings=${B_ENV:-}; bench_url=$url_b; fi
     # shellcheck disable=SC2086
-    env $settings DATABASE_URL="$bench_url" SETTLE_API_PORT=$api_port SETTLE_RATE_LIMIT=1000000 SETTLE_RATE_LIMIT_BURST=1000000 \
-      SETTLE_LOG_LEVEL=warning "$dir"/settle-api >>.settle/logs/compare-api.log 2>&1 &
+    env SETTLE_LOG_LEVEL=warning $settings DATABASE_URL="$bench_url" SETTLE_API_PORT=$api_port SETTLE_RATE_LIMIT=1000000 \
+      SETTLE_RATE_LIMIT_BURST=1000000 "$dir"/settle-api >>.settle/logs/compare-api.log 2>&1 &
     api=$!; pids+=($api)
     relays=()
     for port in $relay_ports; do
       # shellcheck disable=SC2086
-      env $settings DATABASE_URL="$bench_url" SETTLE_RELAY_PORT=$port SETTLE_TOPIC_PREFIX="$prefix" SETTLE_LOG_LEVEL=warning \
+      env SETTLE_LOG_LEVEL=warning $settings DATABASE_URL="$bench_url" SETTLE_RELAY_PORT=$port SETTLE_TOPIC_PREFIX="$prefix" \
         "$dir"/settle-relay >>.settle/logs/compare-relay.log 2>&1 &
       relays+=($!); pids+=($!)
     done
