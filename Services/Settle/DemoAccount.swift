@@ -15,28 +15,39 @@ struct DemoAccount: Sendable {
     var endpoint: UUID?
 
     /// The account `demo.env` names if its merchant is still in the database and its key still
-    /// works (it may have been rolled or revoked); otherwise a new one.
+    /// works (it may have been rolled or revoked); otherwise a new one. Its endpoint points at
+    /// this stack's sink: one at another address (the stack's ports changed) or gone is replaced.
     static func ensure(file: URL, environment: [String: String], sinkURL: String) async throws -> DemoAccount {
         let saved = load(file)
+        let url = sinkURL + "/hooks/demo"
         let account = try await CLIDatabase.with(environment: environment, name: "settle-up") { client, logger -> DemoAccount in
             let merchants = MerchantStore(client: client, logger: logger)
+            let endpoints = WebhookEndpointStore(client: client, logger: logger)
             if let saved, try await merchants.exists(saved.merchant),
                let key = try await APIKeyStore(client: client, logger: logger).credential(keyHash: APIKey.hash(saved.apiKey)),
                key.merchant == saved.merchant, key.refusal(at: Date()) == nil {
-                return saved
+                if let id = saved.endpoint, try await endpoints.find(id, merchant: saved.merchant)?.url == url { return saved }
+                if let id = saved.endpoint { _ = try await endpoints.delete(id, merchant: saved.merchant) }
+                var account = saved
+                account.endpoint = try await makeEndpoint(url, merchant: saved.merchant, endpoints)
+                return account
             }
             let created = try await merchants.create(name: "Demo shop")
-            let new = try NewWebhookEndpoint(json: .object([
-                "url": .string(sinkURL + "/hooks/demo"), "enabled_events": .array([.string("*")]),
-                "description": .string("the local stack's sink (settle up)"),
-            ]))
-            let outcome = try await WebhookEndpointStore(client: client, logger: logger)
-                .create(merchant: created.id, new, secret: WebhookSecret.generate(), claim: nil) { _ in (0, []) }
-            guard case .created(let endpoint) = outcome else { return DemoAccount(merchant: created.id, apiKey: created.apiKey) }
-            return DemoAccount(merchant: created.id, apiKey: created.apiKey, endpoint: endpoint.id)
+            return DemoAccount(merchant: created.id, apiKey: created.apiKey, endpoint: try await makeEndpoint(url, merchant: created.id, endpoints))
         }
-        if account.apiKey != saved?.apiKey { try account.save(file) }
+        if account.apiKey != saved?.apiKey || account.endpoint != saved?.endpoint { try account.save(file) }
         return account
+    }
+
+    /// An endpoint of `merchant` at `url` for every event type.
+    private static func makeEndpoint(_ url: String, merchant: UUID, _ endpoints: WebhookEndpointStore) async throws -> UUID? {
+        let new = try NewWebhookEndpoint(json: .object([
+            "url": .string(url), "enabled_events": .array([.string("*")]),
+            "description": .string("the local stack's sink (settle up)"),
+        ]))
+        let outcome = try await endpoints.create(merchant: merchant, new, secret: WebhookSecret.generate(), claim: nil) { _ in (0, []) }
+        guard case .created(let endpoint) = outcome else { return nil }
+        return endpoint.id
     }
 
     static func load(_ file: URL) -> DemoAccount? {
