@@ -1,5 +1,11 @@
 import Foundation
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
+#else
+import Darwin
+#endif
 import Logging
 import Synchronization
 
@@ -136,7 +142,7 @@ public final class JSONLogOutput: Sendable {
             guard let base = bytes.baseAddress else { return }
             var offset = 0
             while offset < bytes.count {
-                let written = Glibc.write(STDERR_FILENO, base + offset, bytes.count - offset)
+                let written = writeStandardError(base + offset, bytes.count - offset)
                 if written > 0 {
                     offset += written
                 } else if written < 0 && errno == EINTR {
@@ -151,4 +157,9 @@ public final class JSONLogOutput: Sendable {
     func write(_ line: String) {
         lock.withLock { _ in sink(line) }
     }
+}
+
+/// write(2) to standard error (a free function: inside `JSONLogOutput`, `write` is its own method).
+private func writeStandardError(_ bytes: UnsafePointer<UInt8>, _ count: Int) -> Int {
+    write(STDERR_FILENO, bytes, count)
 }

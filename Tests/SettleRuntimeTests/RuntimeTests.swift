@@ -45,6 +45,8 @@ struct RuntimeTests {
         handler[metadataKey: "hb.request.id"] = "7f3a-12"
         handler[metadataKey: "attempt"] = "1"
         handler[metadataKey: "level"] = "not the line's"
+        handler[metadataKey: "trace_id"] = "the handler's"
+        handler[metadataKey: "city"] = "Zürich"
         handler.metadataProvider = Logger.MetadataProvider { ["trace_id": "4bf9", "attempt": "provided"] }
         let logger = Logger(label: "test") { _ in handler }
         logger.info("charged \"quoted\"\nline, café\u{01}", metadata: ["attempt": "2", "nested": ["a": "b"]])
@@ -57,7 +59,8 @@ struct RuntimeTests {
         #expect(object["level"] as? String == "info")
         #expect(object["message"] as? String == "charged \"quoted\"\nline, café\u{01}")
         #expect(captured[0].contains(#"café\u0001""#), "\(captured[0])")
-        #expect(object["trace_id"] as? String == "4bf9")
+        #expect(object["trace_id"] as? String == "4bf9", "the provider's metadata wins over the handler's")
+        #expect(captured[0].contains(#""city":"Zürich""#), "text with nothing to escape is copied as it is: \(captured[0])")
         #expect(object["service"] as? String == "settle-test")
         #expect(object["order_id"] as? String == "ord_1")
         #expect(object["attempt"] as? String == "2", "the call's metadata wins over the provider's and the handler's")
