@@ -38,7 +38,7 @@ struct RestoreCommand: AsyncParsableCommand {
         try await MigrateCommand.migrate(environment: environment)
         let counts = try await BackupManifest.counts(environment: environment)
         let requeued = try await Self.requeueEvents(environment: environment)
-        try layout.markRestored()
+        if let broker = await Verifier.brokerStartedAt(environment) { try layout.markRestored(forBrokerStartedAt: broker) }
         try await LocalProcess.runOffPool(try Self.redisCLI(), ["-u", redisURL, "FLUSHDB"])
         print("restored the backup of \(manifest.createdAt.formatted(.iso8601)) (\(manifest.database)): " + BackupManifest.summary(counts))
         print("\(requeued) events queued in the outbox again, to rebuild Kafka's topics; Redis' cache emptied")

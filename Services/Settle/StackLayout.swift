@@ -23,16 +23,17 @@ struct StackLayout {
     var redisPIDFile: URL { run.appendingPathComponent("redis.pid") }
     var prometheusPIDFile: URL { run.appendingPathComponent("prometheus.pid") }
     var brokerStateFile: URL { run.appendingPathComponent("broker.env") }
-    /// When `settle restore` last queued every event again (seconds since 1970), for `settle verify`.
-    var restoreMark: URL { root.appendingPathComponent("restored_at") }
+    /// Which development broker `settle restore` last queued every event again for (its
+    /// `started_at`), for `settle verify`: that broker must hold all of them.
+    var restoreMark: URL { root.appendingPathComponent("restored_for_broker") }
 
-    func markRestored(at date: Date = Date()) throws {
-        try Data(String(date.timeIntervalSince1970).utf8).write(to: restoreMark, options: .atomic)
+    func markRestored(forBrokerStartedAt started: Double) throws {
+        try Data(String(started).utf8).write(to: restoreMark, options: .atomic)
     }
 
-    func restoredAt() -> Date? {
-        guard let text = try? String(contentsOf: restoreMark, encoding: .utf8), let seconds = Double(text) else { return nil }
-        return Date(timeIntervalSince1970: seconds)
+    func restoredForBroker() -> Double? {
+        guard let text = try? String(contentsOf: restoreMark, encoding: .utf8) else { return nil }
+        return Double(text)
     }
 
     var postgresPort: Int { portBase + ServicePorts.postgres }

@@ -17,9 +17,9 @@ struct Verifier: Sendable {
     let processorSchema: ProcessorSchemaName
     let since: Date
     let history: LoadHistory?
-    /// When `settle restore` last queued every event again for the relays to republish (nil if
-    /// the stack was never restored).
-    let restoredAt: Date?
+    /// The `started_at` of the development broker `settle restore` last queued every event again
+    /// for (nil if the stack was never restored).
+    let restoredForBroker: Double?
 
     struct Check: Sendable {
         var name: String
@@ -218,13 +218,12 @@ struct Verifier: Sendable {
         return (Set(ids), Date(timeIntervalSince1970: object["started_at"] as? Double ?? 0))
     }
 
-    /// Since when the development broker holds messages (it keeps them in memory); nil for a
-    /// real Kafka, whose retention is the operator's to know (`--since`).
-    private func brokerStart() async -> Date? {
-        guard let admin = environment["SETTLE_BROKER_ADMIN_URL"], let started = await CLIHTTP.json(admin + "/cluster")?["started_at"] as? Double else {
-            return nil
-        }
-        return Date(timeIntervalSince1970: started)
+    /// Since when the development broker holds messages (it keeps them in memory), in seconds
+    /// since 1970 as its admin API says; nil for a real Kafka, whose retention is the operator's
+    /// to know (`--since`).
+    static func brokerStartedAt(_ environment: [String: String]) async -> Double? {
+        guard let admin = environment["SETTLE_BROKER_ADMIN_URL"] else { return nil }
+        return await CLIHTTP.json(admin + "/cluster")?["started_at"] as? Double
     }
 
     /// Outbox rows of events in scope not yet published.
@@ -242,9 +241,11 @@ struct Verifier: Sendable {
     private func kafka(_ client: PostgresClient, _ logger: Logger) async throws -> Check {
         var check = Check("events on Kafka, each order's in order")
         // The development broker holds nothing from before it started, so older events cannot be
-        // judged; unless `settle restore` queued every event again since it started.
+        // judged; unless `settle restore` queued every event again for this very broker.
         var horizon = since
-        if let started = await brokerStart(), restoredAt.map({ $0 < started }) ?? true { horizon = max(since, started) }
+        if let started = await Self.brokerStartedAt(environment), started != restoredForBroker {
+            horizon = max(since, Date(timeIntervalSince1970: started))
+        }
         var written: [UUID: (type: String, at: Date)] = [:]
         for try await (id, type, at) in try await client.query(EventStore.sinceQuery(horizon), logger: logger)
             .decode((UUID, String, Date).self) { written[id] = (type, at) }
@@ -302,6 +303,6 @@ extension Verifier {
                   brokers: try EnvironmentReader(environment).hostPortList("KAFKA_BROKERS", default: ServiceSettings.defaultKafkaBrokers),
                   topicPrefix: environment["SETTLE_TOPIC_PREFIX"] ?? "", sinkURL: environment["SETTLE_SINK_URL"],
                   processorSchema: processorSchema, since: since, history: history,
-                  restoredAt: (try? StackLayout(environment: environment))?.restoredAt())
+                  restoredForBroker: (try? StackLayout(environment: environment))?.restoredForBroker())
     }
 }
